@@ -1,0 +1,47 @@
+"""fastrmt: compiled kernels for large deformed Wigner random matrices.
+
+W = X / sqrt(n) + S, with X a symmetric Wigner matrix and S a deterministic signal.
+See the README for the tour; every public function validates its input, then calls a
+compiled kernel (Numba in ``fastrmt._kernels``, Cython in ``fastrmt._ext``).
+"""
+from __future__ import annotations
+
+import importlib
+
+from ._random import Key
+from ._threads import resolve_n_threads, thread_limit
+from .packed import PackedSymmetric
+from .sampling import DISTRIBUTIONS, wigner, wigner_spec
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "DISTRIBUTIONS",
+    "Key",
+    "PackedSymmetric",
+    "resolve_n_threads",
+    "thread_limit",
+    "warmup",
+    "wigner",
+    "wigner_spec",
+]
+
+# Modules whose ``_warmup()`` compiles their kernels; see :func:`warmup`.
+_WARMUP_MODULES = ["fastrmt.sampling"]
+
+
+def warmup(verbose: bool = False) -> None:
+    """Compile (or load from Numba's cache) every kernel on tiny inputs.
+
+    The first call of a Numba kernel on a new machine compiles it (seconds); the
+    compiled code is then cached on disk (``cache=True``), so later processes only load
+    it.  Call this once after installing, or at the start of a timed job.
+    """
+    import time
+
+    for name in _WARMUP_MODULES:
+        t0 = time.perf_counter()
+        importlib.import_module(name)._warmup()
+        if verbose:
+            print(f"warmup {name}: {time.perf_counter() - t0:.2f} s")

@@ -1,0 +1,10 @@
+import numpy as np
+import pytest
+
+# Per-dtype tolerances (relative), as in scikit-learn's tests.
+RTOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
+
+
+@pytest.fixture(params=[np.float32, np.float64], ids=["f32", "f64"])
+def dtype(request):
+    return np.dtype(request.param)
