@@ -200,12 +200,26 @@ def entry(i, j, stream, k0, k1, law, param):
     return law_slow(i, j, stream, np.uint64(k0), np.uint64(k1), law, param)
 
 
+CHUNK = 256  # Philox blocks generated per vectorised batch
+
+
 @jit
-def fill_row(buf, i, j0, j1, stream, k0, k1, law, param, scale_off, scale_diag):
+def philox_words(wa, wb, m0, count, ci, cs, k0, k1):
+    """Words of counters (m0 + q, ci, 0, cs), q < count: a branch-free loop LLVM vectorises."""
+    z = np.uint64(0)
+    for q in range(count):
+        a, b, c, d = philox(np.uint64(m0 + q), ci, z, cs, k0, k1)
+        wa[q] = a | (b << U32)
+        wb[q] = c | (d << U32)
+
+
+@jit
+def fill_row_ws(buf, i, j0, j1, stream, k0, k1, law, param, scale_off, scale_diag, wa, wb):
     """buf[j - j0] = scaled entry (i, j) for j in [j0, j1), all with j >= i.
 
-    Two entries share one Philox block; the words are produced first in a branch-free
-    loop (vectorisable), then transformed.
+    ``wa``/``wb`` are uint64 scratch arrays of length CHUNK.  Two entries share one
+    Philox block; the blocks are produced in vectorised batches, then transformed (the
+    ~1 % of slow ziggurat cases, and Student-t, recompute their entry on its own).
     """
     k0 = np.uint64(k0)
     k1 = np.uint64(k1)
@@ -213,20 +227,27 @@ def fill_row(buf, i, j0, j1, stream, k0, k1, law, param, scale_off, scale_diag):
     m1 = (j1 - 1) >> 1
     ci = np.uint64(i)
     cs = np.uint64(stream)
-    z = np.uint64(0)
-    for m in range(m0, m1 + 1):
-        a, b, c, d = philox(np.uint64(m), ci, z, cs, k0, k1)
-        wa = a | (b << U32)
-        wb = c | (d << U32)
-        ja = 2 * m
-        jb = ja + 1
-        if ja >= j0:
-            x, ok = law_from_word(wa, law, param)
-            if not ok:
-                x = law_slow(i, ja, stream, k0, k1, law, param)
-            buf[ja - j0] = x * (scale_diag if ja == i else scale_off)
-        if jb < j1:
-            x, ok = law_from_word(wb, law, param)
-            if not ok:
-                x = law_slow(i, jb, stream, k0, k1, law, param)
-            buf[jb - j0] = x * (scale_diag if jb == i else scale_off)
+    for mc in range(m0, m1 + 1, CHUNK):
+        cnt = min(CHUNK, m1 + 1 - mc)
+        philox_words(wa, wb, mc, cnt, ci, cs, k0, k1)
+        for q in range(cnt):
+            ja = 2 * (mc + q)
+            jb = ja + 1
+            if ja >= j0:
+                x, ok = law_from_word(wa[q], law, param)
+                if not ok:
+                    x = law_slow(i, ja, stream, k0, k1, law, param)
+                buf[ja - j0] = x * (scale_diag if ja == i else scale_off)
+            if jb < j1:
+                x, ok = law_from_word(wb[q], law, param)
+                if not ok:
+                    x = law_slow(i, jb, stream, k0, k1, law, param)
+                buf[jb - j0] = x * (scale_diag if jb == i else scale_off)
+
+
+@jit
+def fill_row(buf, i, j0, j1, stream, k0, k1, law, param, scale_off, scale_diag):
+    """:func:`fill_row_ws` with its own scratch (for callers that fill few rows)."""
+    wa = np.empty(CHUNK, dtype=np.uint64)
+    wb = np.empty(CHUNK, dtype=np.uint64)
+    fill_row_ws(buf, i, j0, j1, stream, k0, k1, law, param, scale_off, scale_diag, wa, wb)
