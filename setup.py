@@ -21,7 +21,7 @@ else:  # pragma: no cover - MSVC
 if os.environ.get("FASTRMT_NATIVE", "") == "1":
     compile_args.append("-march=native")
 
-ext_names = ["_packed"]
+ext_names = ["_packed", "_dense"]
 extensions = [
     Extension(
         f"fastrmt._ext.{name}",

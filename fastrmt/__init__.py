@@ -10,16 +10,24 @@ import importlib
 
 from ._random import Key
 from ._threads import resolve_n_threads, thread_limit
+from .operators import DeformedWigner, deformed_wigner, dense_matmat
 from .packed import PackedSymmetric
 from .sampling import DISTRIBUTIONS, wigner, wigner_spec
+from .signals import Signal, bulk_quantiles, make_signal
 
 __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
     "DISTRIBUTIONS",
+    "DeformedWigner",
     "Key",
     "PackedSymmetric",
+    "Signal",
+    "bulk_quantiles",
+    "deformed_wigner",
+    "dense_matmat",
+    "make_signal",
     "resolve_n_threads",
     "thread_limit",
     "warmup",
@@ -28,7 +36,7 @@ __all__ = [
 ]
 
 # Modules whose ``_warmup()`` compiles their kernels; see :func:`warmup`.
-_WARMUP_MODULES = ["fastrmt.sampling"]
+_WARMUP_MODULES = ["fastrmt.sampling", "fastrmt.signals", "fastrmt.operators"]
 
 
 def warmup(verbose: bool = False) -> None:

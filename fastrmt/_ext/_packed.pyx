@@ -1,13 +1,31 @@
 # cython: language_level=3
 """Packed symmetric storage kernels (Cython + OpenMP).
 
-Cython rather than Numba here: these loops call BLAS directly from ``nogil`` code
-(scipy's ``cython_blas``) on tiles unpacked into thread-private buffers, with OpenMP
-``prange`` over tile rows; Numba cannot call BLAS on raw pointers without the GIL.
+Cython rather than Numba here: the block product's inner kernel is plain C with GCC
+vector extensions, compiled once per instruction set (``target_clones``) and chosen at
+load time, called from OpenMP ``prange`` loops without the GIL; Numba would need
+``-march``-style specialisation at JIT time and has no portable multiversioning.
 
 Packed layout: the upper triangle, row-major; row i holds (i, i), (i, i+1), ...,
 (i, n-1) starting at offset i*n - i*(i-1)/2.  That is LAPACK's ``uplo='L'`` packed
 format (lower triangle, column-major) of the same symmetric matrix.
+
+Block product ``out = P @ V`` (V of shape (n, b), C-contiguous)
+----------------------------------------------------------------
+The upper triangle is cut into square tiles (I, J), I <= J, of side ``tile``.  Each
+stored value is read once: a C kernel (below) walks four rows of the tile at a time and,
+for each stored value x = A[i, j], adds ``x * V[j]`` to row i (held in registers) and
+``x * V[i]`` to row j, over column panels of V of 64, 32 and 16 bytes (8/4/2 float64
+or 16/8/4 float32; leftover columns scalar).  Values are converted to the compute type on the
+fly (float32 storage, float64 arithmetic: no buffer).  The kernel is compiled for
+x86-64-v4 (AVX-512), x86-64-v3 (AVX2 + FMA) and baseline x86-64, and the best for the
+CPU is chosen at load time (GCC ``target_clones``).  The same kernel serves dense
+symmetric matrices (row i at ``data + i*n``; only the upper triangle is read).
+
+Tile rows are paired (t, nb-1-t) so that every pair holds the same work; pair p belongs to *chunk* ``p % n_chunks``.  Each chunk accumulates into its own
+(n, b) buffer, in a fixed order, and the chunks are summed afterwards in chunk order.
+``n_chunks`` is chosen by the caller from (n, b) only, never from the thread count, so
+the result is bit-identical for any number of threads.
 """
 cimport cython
 from cython.parallel cimport prange
@@ -32,3 +50,286 @@ def unpack(const real[::1] data, Py_ssize_t n, real[:, ::1] out, int n_threads):
                 out[i, j] = data[off + j - i]
             for j in range(i):
                 out[i, j] = data[_offset(j, n) + i - j]
+
+
+
+cdef extern from *:
+    """
+    /* Symmetric tile kernels: for the tile (I, J) of the upper triangle of a symmetric
+       matrix (packed or dense storage), O[I] += A[I, J] @ V[J] and, off the diagonal,
+       O[J] += A[I, J].T @ V[I], reading each stored value once.  V and O are (n, b)
+       row-major.  Four rows at a time; the columns of V are cut into panels of 64, 32 and
+       16 bytes (GCC vector extensions: 8/4/2 float64 or 16/8/4 float32) held in registers,
+       and leftover columns use scalar code; b == 1 is vectorized along the rows instead.
+       On a diagonal tile, the 4 x 4 triangle of each row block is done by scalar code and
+       the rest of the block by the same vector code.  Compiled for several instruction
+       sets (GCC target_clones, picked at load time from the CPU), so no -march=native is
+       needed. */
+    #include <stddef.h>
+    #include <string.h>
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+    #define FRMT_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+    #else
+    #define FRMT_CLONES
+    #endif
+    #if defined(__GNUC__)
+    #define FRMT_VEC 1
+    typedef double frmt_d8 __attribute__((vector_size(64)));
+    typedef double frmt_d4 __attribute__((vector_size(32)));
+    typedef double frmt_d2 __attribute__((vector_size(16)));
+    typedef float frmt_f16 __attribute__((vector_size(64)));
+    typedef float frmt_f8 __attribute__((vector_size(32)));
+    typedef float frmt_f4 __attribute__((vector_size(16)));
+    #else
+    #define FRMT_VEC 0
+    typedef struct { double x[8]; } frmt_d8;
+    typedef struct { double x[4]; } frmt_d4;
+    typedef struct { double x[2]; } frmt_d2;
+    typedef struct { float x[16]; } frmt_f16;
+    typedef struct { float x[8]; } frmt_f8;
+    typedef struct { float x[4]; } frmt_f4;
+    #endif
+
+    #define FRMT_ROW(i) (packed ? data + ((i) * n - ((i) * ((i) - 1)) / 2 - (i)) : data + (i) * n)
+
+    /* Rows i..i+3 (r0..r3) x columns [ja, jb), all j > i + 3, one column panel
+       [c0, c0 + lanes(VT)) held in registers.  Without vector extensions never used. */
+    #if !FRMT_VEC
+    #define FRMT_PANEL(TC, VT) { }
+    #define FRMT_B1(TD, TC, VTD, VTC) { }
+    #else
+    #define FRMT_PANEL(TC, VT)                                                      \\
+        {                                                                           \\
+            VT vi0, vi1, vi2, vi3, a0, a1, a2, a3, v, o;                            \\
+            memcpy(&vi0, V + i * b + c0, sizeof(VT));                               \\
+            memcpy(&vi1, V + (i + 1) * b + c0, sizeof(VT));                         \\
+            memcpy(&vi2, V + (i + 2) * b + c0, sizeof(VT));                         \\
+            memcpy(&vi3, V + (i + 3) * b + c0, sizeof(VT));                         \\
+            memset(&a0, 0, sizeof(VT)); memset(&a1, 0, sizeof(VT));                 \\
+            memset(&a2, 0, sizeof(VT)); memset(&a3, 0, sizeof(VT));                 \\
+            for (j = ja; j < jb; j++) {                                             \\
+                TC x0 = (TC)r0[j], x1 = (TC)r1[j], x2 = (TC)r2[j], x3 = (TC)r3[j];  \\
+                memcpy(&v, V + j * b + c0, sizeof(VT));                             \\
+                memcpy(&o, O + j * b + c0, sizeof(VT));                             \\
+                a0 += x0 * v; a1 += x1 * v; a2 += x2 * v; a3 += x3 * v;             \\
+                o += x0 * vi0 + x1 * vi1 + x2 * vi2 + x3 * vi3;                     \\
+                memcpy(O + j * b + c0, &o, sizeof(VT));                             \\
+            }                                                                       \\
+            memcpy(&o, O + i * b + c0, sizeof(VT)); o += a0;                        \\
+            memcpy(O + i * b + c0, &o, sizeof(VT));                                 \\
+            memcpy(&o, O + (i + 1) * b + c0, sizeof(VT)); o += a1;                  \\
+            memcpy(O + (i + 1) * b + c0, &o, sizeof(VT));                           \\
+            memcpy(&o, O + (i + 2) * b + c0, sizeof(VT)); o += a2;                  \\
+            memcpy(O + (i + 2) * b + c0, &o, sizeof(VT));                           \\
+            memcpy(&o, O + (i + 3) * b + c0, sizeof(VT)); o += a3;                  \\
+            memcpy(O + (i + 3) * b + c0, &o, sizeof(VT));                           \\
+            c0 += (ptrdiff_t)(sizeof(VT) / sizeof(TC));                             \\
+        }
+
+    /* b == 1: the same block vectorized along j; the four row sums are kept in vector
+       accumulators and reduced lane by lane at the end (a fixed order). */
+    #define FRMT_B1(TD, TC, VTD, VTC)                                               \\
+        {                                                                           \\
+            const ptrdiff_t L = (ptrdiff_t)(sizeof(VTC) / sizeof(TC));              \\
+            TC vi0 = V[i], vi1 = V[i + 1], vi2 = V[i + 2], vi3 = V[i + 3];          \\
+            TC s0 = 0, s1 = 0, s2 = 0, s3 = 0;                                      \\
+            VTC a0, a1, a2, a3;                                                     \\
+            memset(&a0, 0, sizeof(VTC)); memset(&a1, 0, sizeof(VTC));               \\
+            memset(&a2, 0, sizeof(VTC)); memset(&a3, 0, sizeof(VTC));               \\
+            for (j = ja; j + L <= jb; j += L) {                                     \\
+                VTD t;                                                              \\
+                VTC x0, x1, x2, x3, v, o;                                           \\
+                memcpy(&t, r0 + j, sizeof(VTD)); x0 = __builtin_convertvector(t, VTC); \\
+                memcpy(&t, r1 + j, sizeof(VTD)); x1 = __builtin_convertvector(t, VTC); \\
+                memcpy(&t, r2 + j, sizeof(VTD)); x2 = __builtin_convertvector(t, VTC); \\
+                memcpy(&t, r3 + j, sizeof(VTD)); x3 = __builtin_convertvector(t, VTC); \\
+                memcpy(&v, V + j, sizeof(VTC));                                     \\
+                memcpy(&o, O + j, sizeof(VTC));                                     \\
+                a0 += x0 * v; a1 += x1 * v; a2 += x2 * v; a3 += x3 * v;             \\
+                o += x0 * vi0 + x1 * vi1 + x2 * vi2 + x3 * vi3;                     \\
+                memcpy(O + j, &o, sizeof(VTC));                                     \\
+            }                                                                       \\
+            for (c = 0; c < L; c++) {                                               \\
+                s0 += a0[c]; s1 += a1[c]; s2 += a2[c]; s3 += a3[c];                 \\
+            }                                                                       \\
+            for (; j < jb; j++) {                                                   \\
+                TC x0 = (TC)r0[j], x1 = (TC)r1[j], x2 = (TC)r2[j], x3 = (TC)r3[j];  \\
+                TC v = V[j];                                                        \\
+                s0 += x0 * v; s1 += x1 * v; s2 += x2 * v; s3 += x3 * v;             \\
+                O[j] += x0 * vi0 + x1 * vi1 + x2 * vi2 + x3 * vi3;                  \\
+            }                                                                       \\
+            O[i] += s0; O[i + 1] += s1; O[i + 2] += s2; O[i + 3] += s3;             \\
+        }
+    #endif
+
+    #define FRMT_SYMTILE(NAME, TD, TC, VT1, VT2, VT3, VTD1)                                    \\
+    FRMT_CLONES static void NAME(const TD* data, ptrdiff_t n, int packed, ptrdiff_t i0,        \\
+                                 ptrdiff_t i1, ptrdiff_t j0, ptrdiff_t j1,                     \\
+                                 const TC* __restrict V, TC* __restrict O, ptrdiff_t b) {      \\
+        const ptrdiff_t w1 = (ptrdiff_t)(sizeof(VT1) / sizeof(TC));                            \\
+        const ptrdiff_t w2 = (ptrdiff_t)(sizeof(VT2) / sizeof(TC));                            \\
+        const ptrdiff_t w3 = (ptrdiff_t)(sizeof(VT3) / sizeof(TC));                            \\
+        const int diag = (i0 == j0);                                                           \\
+        ptrdiff_t i, j, c, c0, ja, jb = j1, q;                                                 \\
+        for (i = i0; i + 4 <= i1; i += 4) {                                                    \\
+            const TD *r0 = FRMT_ROW(i), *r1 = FRMT_ROW(i + 1);                                 \\
+            const TD *r2 = FRMT_ROW(i + 2), *r3 = FRMT_ROW(i + 3);                             \\
+            ja = j0;                                                                           \\
+            if (diag) {  /* the 4 x 4 triangle: rows q, columns q..i+3 */                      \\
+                for (q = i; q < i + 4; q++) {                                                  \\
+                    const TD* r = FRMT_ROW(q);                                                 \\
+                    const TC* vq = V + q * b;                                                  \\
+                    TC* oq = O + q * b;                                                        \\
+                    TC x = (TC)r[q];                                                           \\
+                    for (c = 0; c < b; c++) oq[c] += x * vq[c];                                \\
+                    for (j = q + 1; j < i + 4; j++) {                                          \\
+                        const TC* vj = V + j * b;                                              \\
+                        TC* oj = O + j * b;                                                    \\
+                        x = (TC)r[j];                                                          \\
+                        for (c = 0; c < b; c++) { oq[c] += x * vj[c]; oj[c] += x * vq[c]; }    \\
+                    }                                                                          \\
+                }                                                                              \\
+                ja = i + 4;                                                                    \\
+            }                                                                                  \\
+            c0 = 0;                                                                            \\
+            if (FRMT_VEC && b == 1) {                                                          \\
+                FRMT_B1(TD, TC, VTD1, VT1)                                                     \\
+                c0 = 1;                                                                        \\
+            }                                                                                  \\
+            if (FRMT_VEC) {                                                                    \\
+                while (c0 + w1 <= b) FRMT_PANEL(TC, VT1)                                       \\
+                if (c0 + w2 <= b) FRMT_PANEL(TC, VT2)                                          \\
+                if (c0 + w3 <= b) FRMT_PANEL(TC, VT3)                                          \\
+            }                                                                                  \\
+            for (c = c0; c < b; c++) {                                                         \\
+                TC vi0 = V[i * b + c], vi1 = V[(i + 1) * b + c];                               \\
+                TC vi2 = V[(i + 2) * b + c], vi3 = V[(i + 3) * b + c];                         \\
+                TC a0 = 0, a1 = 0, a2 = 0, a3 = 0;                                             \\
+                for (j = ja; j < jb; j++) {                                                    \\
+                    TC x0 = (TC)r0[j], x1 = (TC)r1[j], x2 = (TC)r2[j], x3 = (TC)r3[j];         \\
+                    TC v = V[j * b + c];                                                       \\
+                    a0 += x0 * v; a1 += x1 * v; a2 += x2 * v; a3 += x3 * v;                    \\
+                    O[j * b + c] += x0 * vi0 + x1 * vi1 + x2 * vi2 + x3 * vi3;                 \\
+                }                                                                              \\
+                O[i * b + c] += a0; O[(i + 1) * b + c] += a1;                                  \\
+                O[(i + 2) * b + c] += a2; O[(i + 3) * b + c] += a3;                            \\
+            }                                                                                  \\
+        }                                                                                      \\
+        for (; i < i1; i++) {  /* leftover rows, one at a time */                              \\
+            const TD* r = FRMT_ROW(i);                                                         \\
+            const TC* vi = V + i * b;                                                          \\
+            TC* oi = O + i * b;                                                                \\
+            ja = j0;                                                                           \\
+            if (diag) {                                                                        \\
+                TC x = (TC)r[i];                                                               \\
+                for (c = 0; c < b; c++) oi[c] += x * vi[c];                                    \\
+                ja = i + 1;                                                                    \\
+            }                                                                                  \\
+            for (j = ja; j < jb; j++) {                                                        \\
+                const TC* vj = V + j * b;                                                      \\
+                TC* oj = O + j * b;                                                            \\
+                TC x = (TC)r[j];                                                               \\
+                for (c = 0; c < b; c++) { oi[c] += x * vj[c]; oj[c] += x * vi[c]; }            \\
+            }                                                                                  \\
+        }                                                                                      \\
+    }
+
+    FRMT_SYMTILE(frmt_symtile_sd, float, double, frmt_d8, frmt_d4, frmt_d2, frmt_f8)
+    FRMT_SYMTILE(frmt_symtile_dd, double, double, frmt_d8, frmt_d4, frmt_d2, frmt_d8)
+    FRMT_SYMTILE(frmt_symtile_ss, float, float, frmt_f16, frmt_f8, frmt_f4, frmt_f16)
+    """
+    void frmt_symtile_sd(const float* data, Py_ssize_t n, int packed, Py_ssize_t i0,
+                         Py_ssize_t i1, Py_ssize_t j0, Py_ssize_t j1, const double* V,
+                         double* O, Py_ssize_t b) noexcept nogil
+    void frmt_symtile_dd(const double* data, Py_ssize_t n, int packed, Py_ssize_t i0,
+                         Py_ssize_t i1, Py_ssize_t j0, Py_ssize_t j1, const double* V,
+                         double* O, Py_ssize_t b) noexcept nogil
+    void frmt_symtile_ss(const float* data, Py_ssize_t n, int packed, Py_ssize_t i0,
+                         Py_ssize_t i1, Py_ssize_t j0, Py_ssize_t j1, const float* V,
+                         float* O, Py_ssize_t b) noexcept nogil
+
+
+# --- block products --------------------------------------------------------------------
+
+def sym_matmat(const real[::1] data, Py_ssize_t n, bint packed, const double[:, ::1] V,
+               double[:, :, ::1] bufs, int tile, int n_threads):
+    """bufs[k] += (chunk k's tiles) @ V for every chunk k; the caller sums bufs in order.
+
+    ``data``: the packed triangle (``packed=True``) or the flattened dense C-order
+    matrix (``packed=False``: only its upper triangle is read).  ``bufs`` has shape
+    (n_chunks, n, b) and must be zeroed.  Float64 arithmetic.
+    """
+    cdef Py_ssize_t b = V.shape[1]
+    cdef Py_ssize_t n_chunks = bufs.shape[0]
+    cdef Py_ssize_t nb = (n + tile - 1) // tile
+    cdef Py_ssize_t npairs = (nb + 1) // 2
+    cdef Py_ssize_t k, p, side, t, J, i0, i1, j0, j1
+    cdef double* O
+    cdef const double* Vp = &V[0, 0]
+    cdef const real* dp = &data[0]
+    cdef int pk = 1 if packed else 0
+    with nogil:
+        for k in prange(n_chunks, num_threads=n_threads, schedule="dynamic", chunksize=1):
+            O = &bufs[k, 0, 0]
+            p = k
+            while p < npairs:
+                for side in range(2):
+                    t = p if side == 0 else nb - 1 - p
+                    if side == 1 and t == p:
+                        break
+                    i0 = t * tile
+                    i1 = min(i0 + tile, n)
+                    for J in range(t, nb):
+                        j0 = J * tile
+                        j1 = min(j0 + tile, n)
+                        if real is float:
+                            frmt_symtile_sd(dp, n, pk, i0, i1, j0, j1, Vp, O, b)
+                        else:
+                            frmt_symtile_dd(dp, n, pk, i0, i1, j0, j1, Vp, O, b)
+                p = p + n_chunks
+
+
+def sym_matmat_single(const float[::1] data, Py_ssize_t n, bint packed,
+                      const float[:, ::1] V, float[:, :, ::1] bufs, int tile, int n_threads):
+    """Float32 twin of :func:`sym_matmat` (float32 storage, float32 arithmetic)."""
+    cdef Py_ssize_t b = V.shape[1]
+    cdef Py_ssize_t n_chunks = bufs.shape[0]
+    cdef Py_ssize_t nb = (n + tile - 1) // tile
+    cdef Py_ssize_t npairs = (nb + 1) // 2
+    cdef Py_ssize_t k, p, side, t, J, i0, i1, j0, j1
+    cdef float* O
+    cdef const float* Vp = &V[0, 0]
+    cdef const float* dp = &data[0]
+    cdef int pk = 1 if packed else 0
+    with nogil:
+        for k in prange(n_chunks, num_threads=n_threads, schedule="dynamic", chunksize=1):
+            O = &bufs[k, 0, 0]
+            p = k
+            while p < npairs:
+                for side in range(2):
+                    t = p if side == 0 else nb - 1 - p
+                    if side == 1 and t == p:
+                        break
+                    i0 = t * tile
+                    i1 = min(i0 + tile, n)
+                    for J in range(t, nb):
+                        j0 = J * tile
+                        j1 = min(j0 + tile, n)
+                        frmt_symtile_ss(dp, n, pk, i0, i1, j0, j1, Vp, O, b)
+                p = p + n_chunks
+
+
+def sum_chunks(const real[:, :, ::1] bufs, real[:, ::1] out, int n_threads):
+    """out[r] = bufs[0, r] + bufs[1, r] + ... (chunk order fixed); parallel over rows."""
+    cdef Py_ssize_t K = bufs.shape[0]
+    cdef Py_ssize_t n = bufs.shape[1]
+    cdef Py_ssize_t b = bufs.shape[2]
+    cdef Py_ssize_t r, c, k
+    cdef real s
+    with nogil:
+        for r in prange(n, num_threads=n_threads, schedule="static"):
+            for c in range(b):
+                s = bufs[0, r, c]
+                for k in range(1, K):
+                    s = s + bufs[k, r, c]
+                out[r, c] = s

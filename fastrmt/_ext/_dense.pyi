@@ -1,0 +1,9 @@
+import numpy as np
+import numpy.typing as npt
+
+def dense_matmat_f64(A: npt.NDArray[np.float64], V: npt.NDArray[np.float64],
+                     out: npt.NDArray[np.float64], tr: int, n_threads: int) -> None: ...
+def dense_matmat_f32(A: npt.NDArray[np.float32], V: npt.NDArray[np.float64],
+                     out: npt.NDArray[np.float64], tr: int, tc: int, n_threads: int) -> None: ...
+def dense_matmat_single(A: npt.NDArray[np.float32], V: npt.NDArray[np.float32],
+                        out: npt.NDArray[np.float32], tr: int, n_threads: int) -> None: ...

@@ -1,0 +1,265 @@
+import numpy as np
+import pytest
+from scipy.sparse.linalg import LinearOperator, eigsh
+
+import fastrmt.operators as operators
+import fastrmt.packed as packed_mod
+from fastrmt import PackedSymmetric, wigner, wigner_spec
+from fastrmt.operators import STORAGES, DeformedWigner, deformed_wigner, dense_matmat
+from fastrmt.signals import make_signal
+
+from . import reference_operators as refop
+
+# Accumulation is float64 in every storage: the products agree with NumPy to ~1e-13.
+ATOL64 = 1e-12
+# Float32 arithmetic (matmat_single): relative ~1e-6 of the row norms.
+ATOL32 = 2e-5
+
+N = 601  # three 256-tiles, the last partial: exercises pairs, chunks, edges
+
+
+@pytest.fixture(scope="module")
+def signal():
+    return make_signal(N, bulk="semicircle", spikes=[3.0, -2.5], basis="fast", seed=4)
+
+
+@pytest.fixture(scope="module")
+def reference(signal):
+    s_dense = signal.to_dense()
+    return {dt: wigner(N, seed=7, dtype=dt).astype(np.float64) + s_dense
+            for dt in (np.float32, np.float64)}
+
+
+@pytest.fixture(scope="module")
+def ops(signal):
+    return {(st, np.dtype(dt)): deformed_wigner(N, signal, storage=st, dtype=dt, seed=7)
+            for st in STORAGES for dt in (np.float32, np.float64)}
+
+
+@pytest.mark.parametrize("b", [1, 3, 16])
+@pytest.mark.parametrize("storage", STORAGES)
+def test_product_matches_numpy(ops, reference, storage, dtype, b):
+    w = ops[(storage, dtype)]
+    v = np.random.default_rng(b).standard_normal((N, b))
+    expected = reference[dtype.type] @ v
+    got = w.matmat(v)
+    assert got.dtype == np.float64 and got.shape == (N, b)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=ATOL64)
+    single = w.matmat_single(v.astype(np.float32))
+    assert single.dtype == np.float32
+    np.testing.assert_allclose(single, expected, rtol=0, atol=ATOL32)
+
+
+def test_small_matches_pure_python_reference(dtype):
+    n = 23
+    sig = make_signal(n, spikes=[2.0], basis="haar", seed=1)
+    spec = wigner_spec(n, seed=5, dist="student_t", df=4.0)
+    expected = refop.deformed_wigner_reference(n, spec, sig.to_dense(), dtype)
+    v = np.random.default_rng(0).standard_normal((n, 3))
+    for storage in STORAGES:
+        w = deformed_wigner(n, sig, storage=storage, dtype=dtype, seed=5, dist="student_t",
+                            df=4.0)
+        np.testing.assert_allclose(w.to_dense(), expected, rtol=0, atol=1e-15)
+        np.testing.assert_allclose(w @ v, expected @ v, rtol=0, atol=ATOL64)
+
+
+def test_storages_agree(ops):
+    v = np.random.default_rng(3).standard_normal((N, 5))
+    for dt in (np.float32, np.float64):
+        dense = ops[("dense", np.dtype(dt))].matmat(v)
+        # dense and packed run the same tiles on the same values: bit-identical.
+        np.testing.assert_array_equal(ops[("packed", np.dtype(dt))].matmat(v), dense)
+        np.testing.assert_allclose(ops[("matrix-free", np.dtype(dt))].matmat(v), dense,
+                                   rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("storage", STORAGES)
+def test_bit_identical_across_threads(ops, storage, dtype):
+    w = ops[(storage, dtype)]
+    v = np.random.default_rng(9).standard_normal((N, 7))
+    base = w.matmat(v, n_threads=1)
+    np.testing.assert_array_equal(w.matmat(v, n_threads=2), base)
+    np.testing.assert_array_equal(w.matmat(v, n_threads=-1), base)
+    s1 = w.matmat_single(v, n_threads=1)
+    np.testing.assert_array_equal(w.matmat_single(v, n_threads=2), s1)
+
+
+@pytest.mark.parametrize("storage", ["packed", "matrix-free"])
+def test_small_tiles_many_chunks(monkeypatch, storage):
+    """Tiles of 32 at n=301: 10 tile rows, 5 pairs, several chunks, ragged last tile."""
+    monkeypatch.setattr(packed_mod, "PACKED_TILE", 32)
+    monkeypatch.setattr(operators, "MATFREE_TILE", 32)
+    n = 301
+    w = deformed_wigner(n, storage=storage, dtype=np.float32, seed=2)
+    v = np.random.default_rng(0).standard_normal((n, 9))
+    expected = wigner(n, seed=2, dtype=np.float32).astype(np.float64) @ v
+    got = w.matmat(v, n_threads=1)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=ATOL64)
+    np.testing.assert_array_equal(w.matmat(v, n_threads=2), got)
+
+
+def test_vector_and_linear_operator_protocol(ops, reference):
+    w = ops[("packed", np.dtype(np.float64))]
+    assert isinstance(w, LinearOperator)
+    assert w.shape == (N, N) and w.dtype == np.float64
+    assert w.storage == "packed" and w.storage_dtype == np.float64 and w.n == N
+    x = np.random.default_rng(1).standard_normal(N)
+    expected = reference[np.float64] @ x
+    for got in (w @ x, w.matvec(x), w.dot(x), w.matmat(x), w.rmatvec(x), w.H @ x):
+        assert got.shape == (N,)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=ATOL64)
+    np.testing.assert_allclose(w.matmat(x.astype(np.float32)),
+                               reference[np.float64] @ x.astype(np.float32), atol=ATOL64)
+    np.testing.assert_allclose(w.matmat(np.arange(N)), reference[np.float64] @ np.arange(N),
+                               rtol=0, atol=1e-12 * N)
+
+
+def test_eigsh_on_operator(ops, reference):
+    w = ops[("packed", np.dtype(np.float64))]
+    got = np.sort(eigsh(w, k=2, which="LA", tol=1e-10, v0=np.ones(N))[0])
+    np.testing.assert_allclose(got, np.linalg.eigvalsh(reference[np.float64])[-2:],
+                               rtol=1e-8)
+
+
+def test_no_signal():
+    w = deformed_wigner(40, seed=3, storage="matrix-free")
+    np.testing.assert_allclose(w.to_dense(), wigner(40, seed=3), atol=0)
+
+
+@pytest.mark.parametrize("b", [1, 3, 16])
+def test_dense_matmat(dtype, b):
+    n = 333
+    a = wigner(n, seed=1, dtype=dtype)
+    v = np.random.default_rng(b).standard_normal((n, b))
+    expected = refop.symmetric_product_reference(a, v)
+    for sym in (True, False):
+        got = dense_matmat(a, v, symmetric=sym)
+        assert got.dtype == np.float64
+        np.testing.assert_allclose(got, expected, rtol=0, atol=ATOL64)
+        np.testing.assert_array_equal(dense_matmat(a, v, n_threads=1, symmetric=sym),
+                                      dense_matmat(a, v, n_threads=2, symmetric=sym))
+    assert dense_matmat(a, v[:, 0]).shape == (n,)
+    # An F-ordered symmetric matrix is used through its transpose (no copy): same result.
+    np.testing.assert_array_equal(dense_matmat(np.asfortranarray(a), v), dense_matmat(a, v))
+
+
+def test_dense_matmat_general_matrix():
+    a = np.random.default_rng(0).standard_normal((70, 70)).astype(np.float32)
+    v = np.random.default_rng(1).standard_normal((70, 2))
+    np.testing.assert_allclose(dense_matmat(a, v, symmetric=False),
+                               a.astype(np.float64) @ v, atol=ATOL64)
+
+
+@pytest.mark.parametrize("b", [1, 3, 7, 13, 16, 30])  # every panel width and scalar tail
+def test_packed_matmat(dtype, b):
+    n = 517
+    p = wigner(n, seed=4, layout="packed", dtype=dtype)
+    full = p.to_dense()
+    v = np.random.default_rng(b).standard_normal((n, b))
+    expected = refop.symmetric_product_reference(full, v)
+    np.testing.assert_allclose(p.matmat(v), expected, rtol=0, atol=ATOL64)
+    np.testing.assert_allclose(p @ v, expected, rtol=0, atol=ATOL64)
+    np.testing.assert_array_equal(p.matmat(v, n_threads=1), p.matmat(v, n_threads=2))
+    s = p.matmat_single(v)
+    assert s.dtype == np.float32
+    np.testing.assert_allclose(s, expected, rtol=0, atol=ATOL32)
+    np.testing.assert_array_equal(p.matmat_single(v, n_threads=1),
+                                  p.matmat_single(v, n_threads=2))
+
+
+def test_tiny_orders():
+    for n in (1, 2, 5):
+        a = wigner(n, seed=1)
+        v = np.ones((n, 2))
+        for st in STORAGES:
+            np.testing.assert_allclose(deformed_wigner(n, storage=st, seed=1) @ v, a @ v,
+                                       atol=1e-15)
+
+
+def test_repr_and_nbytes(ops):
+    w = ops[("packed", np.dtype(np.float32))]
+    assert "packed" in repr(w) and w.nbytes == N * (N + 1) // 2 * 4
+    assert ops[("matrix-free", np.dtype(np.float32))].nbytes == 0
+
+
+# --------------------------------------------------------------------------- refused input
+
+def test_bad_storage():
+    with pytest.raises(ValueError, match=r"storage must be one of .*got 'sparse'"):
+        deformed_wigner(10, storage="sparse")
+
+
+def test_bad_dtype():
+    with pytest.raises(TypeError, match="dtype must be float32 or float64, got int64"):
+        deformed_wigner(10, dtype=np.int64)
+
+
+def test_v_wrong_shape(ops):
+    w = ops[("dense", np.dtype(np.float64))]
+    with pytest.raises(ValueError, match=rf"V must have shape \({N},\) or \({N}, b\) with "
+                                         rf"b >= 1, got \(10, 2\)"):
+        w.matmat(np.zeros((10, 2)))
+
+
+def test_v_empty_block(ops):
+    w = ops[("dense", np.dtype(np.float64))]
+    with pytest.raises(ValueError, match=rf"got \({N}, 0\)"):
+        w.matmat(np.zeros((N, 0)))
+
+
+def test_v_nan(ops):
+    w = ops[("packed", np.dtype(np.float32))]
+    v = np.zeros((N, 2))
+    v[3, 1] = np.nan
+    with pytest.raises(ValueError, match="V must contain only finite values"):
+        w.matmat(v)
+
+
+def test_v_complex(ops):
+    w = ops[("packed", np.dtype(np.float32))]
+    with pytest.raises(TypeError, match="V must be real, got dtype complex128"):
+        w.matmat(np.zeros((N, 2), dtype=complex))
+
+
+def test_n_too_big_for_memory():
+    with pytest.raises(ValueError, match=r"storage='dense' .* needs .* available; "
+                                         r"use storage='matrix-free'"):
+        deformed_wigner(10**7, storage="dense")
+
+
+def test_packed_too_big_for_memory():
+    with pytest.raises(ValueError, match=r"storage='packed' .* use storage='matrix-free'"):
+        deformed_wigner(10**7, storage="packed", dtype=np.float32)
+
+
+def test_signal_wrong_order():
+    with pytest.raises(ValueError, match="signal must have order n=10, got a signal of order 9"):
+        deformed_wigner(10, make_signal(9))
+
+
+def test_signal_wrong_type():
+    with pytest.raises(TypeError, match="signal must be a fastrmt Signal"):
+        deformed_wigner(10, np.eye(10))
+
+
+def test_dense_matmat_not_square():
+    with pytest.raises(ValueError, match=r"A must be a square 2-D array, got shape \(3, 4\)"):
+        dense_matmat(np.zeros((3, 4)), np.zeros(4))
+
+
+def test_dense_matmat_int_matrix():
+    with pytest.raises(TypeError, match="A.dtype must be float32 or float64, got int64"):
+        dense_matmat(np.zeros((3, 3), dtype=np.int64), np.zeros(3))
+
+
+def test_packed_matmat_wrong_shape():
+    p = PackedSymmetric(np.zeros(6), 3)
+    with pytest.raises(ValueError, match=r"V must have shape \(3,\) or \(3, b\)"):
+        p.matmat(np.zeros(4))
+
+
+def test_to_dense_too_big():
+    w = deformed_wigner(10**6, storage="matrix-free", seed=0)
+    assert isinstance(w, DeformedWigner)
+    with pytest.raises(ValueError, match="dense 1000000 x 1000000 float64 copy of W needs"):
+        w.to_dense()
