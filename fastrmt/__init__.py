@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import importlib
 
+from . import freeprob, measures
 from ._random import Key
 from ._threads import resolve_n_threads, thread_limit
 from .operators import DeformedWigner, deformed_wigner, dense_matmat
 from .packed import PackedSymmetric
+from .freeprob import (bulk_support, density, outlier_threshold, phi, phi_inverse, phi_prime,
+                       predict_outliers, spikes_from_outliers)
 from .sampling import DISTRIBUTIONS, wigner, wigner_spec
 from .signals import Signal, bulk_quantiles, make_signal
 
@@ -25,6 +28,16 @@ __all__ = [
     "PackedSymmetric",
     "Signal",
     "bulk_quantiles",
+    "bulk_support",
+    "density",
+    "freeprob",
+    "measures",
+    "outlier_threshold",
+    "phi",
+    "phi_inverse",
+    "phi_prime",
+    "predict_outliers",
+    "spikes_from_outliers",
     "deformed_wigner",
     "dense_matmat",
     "make_signal",
@@ -36,7 +49,7 @@ __all__ = [
 ]
 
 # Modules whose ``_warmup()`` compiles their kernels; see :func:`warmup`.
-_WARMUP_MODULES = ["fastrmt.sampling", "fastrmt.signals", "fastrmt.operators"]
+_WARMUP_MODULES = ["fastrmt.sampling", "fastrmt.signals", "fastrmt.operators", "fastrmt.freeprob"]
 
 
 def warmup(verbose: bool = False) -> None:

@@ -1,0 +1,615 @@
+"""Free additive convolution with a semicircle: outliers, subordination, edges, density.
+
+For a spectral measure nu (the law of the signal S, :mod:`fastrmt.measures`) and a noise
+level sigma, ``mu = nu (+) semicircle(sigma**2)`` is the limit spectrum of
+``W = X / sqrt(n) + S``.  Everything here is built on
+
+    Phi(u) = u + sigma**2 g_nu(u),    Phi'(u) = 1 - sigma**2 int dnu(x) / (u - x)**2,
+
+for real u outside supp nu (Capitaine, Donati-Martin, Feral, Fevrier 2011; Biane 1997):
+
+* a spike s of S (outside supp nu) produces an outlier of W at Phi(s) iff Phi'(s) > 0,
+  and the squared overlap of the outlier's eigenvector with the spike's tends to Phi'(s);
+* the subordination function omega = Phi^{-1} on the branch Phi' > 0 maps the
+  complement of supp mu back to U = {u outside supp nu : Phi'(u) > 0};
+* supp mu = R minus Phi(U): the edges are Phi(u*) at the roots of Phi'(u*) = 0;
+* inside the bulk the density of mu at x is Im omega(x + i0) / (pi sigma**2).
+
+Root finding is bracketed everywhere (Newton with a bisection fall-back, steps down to
+1e-15 relative, so results are good to ~1e-12 relative); a point where the answer does
+not exist gives NaN (and a mask where stated), never a number from a wrong branch.
+All functions take numpy arrays (any shape) and return arrays of that shape; the
+heavy loops are Numba kernels run on ``n_threads`` threads (results do not depend on it).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from ._kernels import _freeprob as _k
+from ._threads import thread_limit
+from ._validation import _show, check_choice, check_real
+from .measures import Atoms, Measure, MeasureData, as_measure
+
+__all__ = [
+    "phi",
+    "phi_prime",
+    "phi_inverse",
+    "predict_outliers",
+    "OutlierPrediction",
+    "spikes_from_outliers",
+    "SpikeEstimate",
+    "bulk_support",
+    "outlier_threshold",
+    "critical_points",
+    "density",
+]
+
+
+# ---------------------------------------------------------------------------------------
+# validation helpers
+# ---------------------------------------------------------------------------------------
+def _points(name: str, value: Any, *, allow_complex: bool = False) -> np.ndarray:
+    """Array of finite real (or complex) points of any shape."""
+    if isinstance(value, (str, bytes)) or value is None:
+        raise TypeError(f"{name} must be a number or array-like of numbers, got {_show(value)}")
+    arr = np.asarray(value)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(f"{name} must be a number or array-like of numbers, "
+                        f"got dtype {arr.dtype}")
+    if np.iscomplexobj(arr):
+        if not allow_complex:
+            raise TypeError(f"{name} must be real, got dtype {arr.dtype}")
+        arr = arr.astype(np.complex128)
+    else:
+        arr = arr.astype(np.float64)
+    if arr.size and not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must contain only finite values (found NaN or inf)")
+    return arr
+
+
+def _sigma(sigma: Any) -> float:
+    return check_real("sigma", sigma, min_value=0.0, strict_min=True)
+
+
+def _scale(d: MeasureData, sigma: float) -> float:
+    return max(d.scale, sigma)
+
+
+# ---------------------------------------------------------------------------------------
+# measure evaluation (used by Measure.g / Measure.moments)
+# ---------------------------------------------------------------------------------------
+def _measure_g(nu: Measure, z: Any) -> np.ndarray:
+    arr = _points("z", z, allow_complex=True)
+    d = nu.data()
+    flat = np.ascontiguousarray(arr.ravel())
+    if np.iscomplexobj(flat):
+        if np.any(flat.imag == 0):
+            raise ValueError("z must be off the real axis when complex (pass real points "
+                             "as a real array)")
+        out = np.empty(flat.size, dtype=np.complex128)
+        _k.g_complex_many(flat, *d.args(), out)
+    else:
+        m = np.empty((flat.size, 3))
+        _k.moments_many(flat, *d.args(), m)
+        out = m[:, 0].copy()
+    return out.reshape(arr.shape)
+
+
+def _measure_moments(nu: Measure, u: Any):
+    arr = _points("u", u)
+    d = nu.data()
+    flat = np.ascontiguousarray(arr.ravel())
+    m = np.empty((flat.size, 3))
+    _k.moments_many(flat, *d.args(), m)
+    return tuple(m[:, j].reshape(arr.shape) for j in range(3))
+
+
+# ---------------------------------------------------------------------------------------
+# Phi, Phi'
+# ---------------------------------------------------------------------------------------
+def _phi_both(s: np.ndarray, d: MeasureData, sigma: float, n_threads):
+    flat = np.ascontiguousarray(s.ravel())
+    ph = np.empty(flat.size)
+    dph = np.empty(flat.size)
+    with thread_limit(n_threads, blas=False):
+        _k.phi_many(flat, sigma * sigma, *d.args(), ph, dph)
+    return ph.reshape(s.shape), dph.reshape(s.shape)
+
+
+def phi(s: Any, nu: Measure, sigma: float, *, n_threads: int | None = None) -> np.ndarray:
+    """``Phi(s) = s + sigma**2 g_nu(s)``.
+
+    Parameters
+    ----------
+    s : array_like
+        Real points (any shape), or complex points off the real axis.
+    nu : Measure
+        The spectral law of the signal.
+    sigma : float
+        Noise level (> 0): the semicircle has variance ``sigma**2``.
+    n_threads : None or int
+        Threads (None = all).  Never changes the result.
+
+    Returns
+    -------
+    ndarray
+        Same shape.  NaN at real points inside ``supp nu`` (on an atom, or inside a
+        continuous part), where Phi is not defined.
+
+    Examples
+    --------
+    >>> from fastrmt.measures import Atoms
+    >>> float(phi(2.0, Atoms([0.0]), 1.0))   # BBP: theta + sigma**2 / theta
+    2.5
+    """
+    nu = as_measure("nu", nu)
+    sigma = _sigma(sigma)
+    arr = _points("s", s, allow_complex=True)
+    if np.iscomplexobj(arr):
+        if np.any(arr.imag == 0):
+            raise ValueError("s must be off the real axis when complex (pass real points "
+                             "as a real array)")
+        return arr + sigma * sigma * _measure_g(nu, arr)
+    return _phi_both(arr, nu.data(), sigma, n_threads)[0]
+
+
+def phi_prime(s: Any, nu: Measure, sigma: float, *, n_threads: int | None = None) -> np.ndarray:
+    """``Phi'(s) = 1 - sigma**2 int dnu(x) / (s - x)**2`` at real points (NaN in supp nu).
+
+    Parameters and threads as in :func:`phi`.  ``Phi'(s)`` is the limit of the squared
+    overlap between the eigenvectors of a spike at s and of its outlier, when positive.
+    """
+    nu = as_measure("nu", nu)
+    sigma = _sigma(sigma)
+    arr = _points("s", s)
+    return _phi_both(arr, nu.data(), sigma, n_threads)[1]
+
+
+# ---------------------------------------------------------------------------------------
+# critical points and support of mu
+# ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Structure:
+    ulo: np.ndarray      # U-intervals (components of {Phi' > 0} outside supp nu), sorted
+    uhi: np.ndarray
+    edges: np.ndarray    # (M, 2) intervals of supp mu
+    bulk_u: np.ndarray   # (M, 2) their u-ranges (between consecutive U-intervals)
+    scale: float
+
+
+_CACHE_SIZE = 8
+
+
+def _structure(nu: Measure, sigma: float, n_threads, *, outer_only: bool = False) -> _Structure:
+    """Critical points and intervals of supp mu (cached on the measure, per sigma).
+
+    ``outer_only=True`` computes only the two outer critical points (cheap) and returns
+    the hull [left edge, right edge] as a single interval, for callers whose points all
+    lie outside it.
+    """
+    cache = nu.__dict__.setdefault("_structure_cache", {})
+    key = (float(sigma), outer_only)
+    hit = cache.get(key) or (cache.get((float(sigma), False)) if outer_only else None)
+    if hit is not None:
+        return hit
+    d = nu.data()
+    s2 = sigma * sigma
+    scale = _scale(d, sigma)
+    lo, hi, mass = d.comp_lo, d.comp_hi, d.comp_mass
+    args = d.args()
+    gaps = np.empty((0, 2))
+    with thread_limit(n_threads, blas=False):
+        e = float(hi[-1])
+        u_right = _k.root_f(e, e + sigma, True, e + sigma, scale, s2, *args)
+        e = float(lo[0])
+        u_left = _k.root_f(e - sigma, e, False, e - sigma, scale, s2, *args)
+        if lo.size > 1 and not outer_only:
+            ga, gb = hi[:-1], lo[1:]
+            # lower bound of f on the gap from the two neighbouring components alone
+            # (each component's mass put at its far end): (A^(1/3) + B^(1/3))^3 / L^2 >= 1
+            # (compared as sigma (A^(1/3) + B^(1/3))^(3/2) < L: no division, no overflow)
+            span = hi[1:] - lo[:-1]
+            root = sigma * (np.cbrt(mass[:-1]) + np.cbrt(mass[1:])) ** 1.5
+            cand = np.flatnonzero(root < span)
+            if cand.size:
+                res = np.empty((cand.size, 3))
+                _k.gap_scan_many(np.ascontiguousarray(ga[cand]), np.ascontiguousarray(gb[cand]),
+                                 scale, s2, *args, res)
+                ok = res[:, 0] > 0
+                gaps = res[ok, 1:]
+    ulo = np.concatenate([[-np.inf], gaps[:, 0], [u_right]])
+    uhi = np.concatenate([[u_left], gaps[:, 1], [np.inf]])
+    bulk_u = np.column_stack([uhi[:-1], ulo[1:]])
+    ph, _ = _phi_both(np.ascontiguousarray(bulk_u.ravel()), d, sigma, n_threads)
+    edges = ph.reshape(-1, 2)
+    st = _Structure(ulo=ulo, uhi=uhi, edges=edges, bulk_u=bulk_u, scale=scale)
+    if len(cache) >= _CACHE_SIZE:
+        cache.pop(next(iter(cache)))
+    cache[key] = st
+    return st
+
+
+def bulk_support(nu: Measure, sigma: float, *, n_threads: int | None = None) -> np.ndarray:
+    """The intervals of ``supp (nu (+) semicircle(sigma**2))``, gaps included (Biane).
+
+    The complement of the support is Phi(U), U = {u outside supp nu : sigma**2 int
+    dnu/(u - x)**2 < 1}; each edge is Phi(u*) at a root u* of Phi'(u*) = 0.  On each gap
+    of supp nu the function f(u) = sigma**2 int dnu/(u - x)**2 is convex: the gap gives
+    a gap of mu iff min f < 1.  A gap that closes exactly (min f = 1) is not reported.
+
+    Parameters
+    ----------
+    nu : Measure
+    sigma : float
+    n_threads : None or int
+
+    Returns
+    -------
+    ndarray, shape (M, 2)
+        Sorted disjoint intervals ``[left, right]``.
+
+    Examples
+    --------
+    >>> from fastrmt.measures import Atoms
+    >>> bulk_support(Atoms([0.0]), 1.0)
+    array([[-2.,  2.]])
+    """
+    nu = as_measure("nu", nu)
+    sigma = _sigma(sigma)
+    return _structure(nu, sigma, n_threads).edges.copy()
+
+
+def critical_points(nu: Measure, sigma: float, *, n_threads: int | None = None) -> np.ndarray:
+    """The u-ranges of the intervals of supp mu: row m holds the two roots of Phi' = 0
+    whose images are the edges ``bulk_support(nu, sigma)[m]``."""
+    nu = as_measure("nu", nu)
+    sigma = _sigma(sigma)
+    return _structure(nu, sigma, n_threads).bulk_u.copy()
+
+
+def outlier_threshold(nu: Measure, sigma: float, *,
+                      n_threads: int | None = None) -> tuple[float, float]:
+    """The spike values beyond which an outlier appears: ``(lower, upper)``.
+
+    A spike ``s > upper`` (or ``s < lower``) produces an outlier; ``upper`` is the root of
+    Phi'(u) = 0 right of supp nu (for nu = delta_0: ``(-sigma, sigma)``).  Spikes inside
+    the gaps of supp nu produce an outlier iff Phi'(s) > 0 (see :func:`predict_outliers`
+    and :func:`critical_points`).
+    """
+    nu = as_measure("nu", nu)
+    sigma = _sigma(sigma)
+    st = _structure(nu, sigma, n_threads)
+    return float(st.uhi[0]), float(st.ulo[-1])
+
+
+# ---------------------------------------------------------------------------------------
+# inverse of Phi
+# ---------------------------------------------------------------------------------------
+def _inverse_real(lam: np.ndarray, nu: Measure, sigma: float, n_threads):
+    d = nu.data()
+    flat = np.ascontiguousarray(lam.ravel())
+    # points beyond the outer edges only need the two outer critical points
+    st = _structure(nu, sigma, n_threads, outer_only=True)
+    if not np.all((flat <= st.edges[0, 0]) | (flat >= st.edges[-1, 1])):
+        st = _structure(nu, sigma, n_threads)
+    left, right = st.edges[:, 0], st.edges[:, 1]
+    k = np.searchsorted(right, flat, side="right")
+    kk = np.minimum(k, left.size - 1)
+    in_bulk = (k < left.size) & (flat > left[kk])
+    seg = np.where(in_bulk, -1, k).astype(np.int64)
+    out = np.empty(flat.size)
+    iters = np.empty(flat.size, dtype=np.int64)
+    nu_var = float(nu.variance())
+    with thread_limit(n_threads, blas=False):
+        _k.inverse_real(flat, seg, np.ascontiguousarray(st.ulo), np.ascontiguousarray(st.uhi),
+                        float(nu.mean()), nu_var, st.scale, sigma * sigma, *d.args(),
+                        out, iters)
+    # exactly at an edge omega is the critical point (Phi' = 0 there, so Newton only gets
+    # sqrt(eps) accuracy)
+    for col in (0, 1):
+        hit = np.flatnonzero(np.isin(flat, st.edges[:, col]))
+        if hit.size:
+            m = np.searchsorted(st.edges[:, col], flat[hit])
+            out[hit] = st.bulk_u[m, col]
+    return out.reshape(lam.shape), in_bulk.reshape(lam.shape), st
+
+
+def _boundary_values(x: np.ndarray, nu: Measure, sigma: float, st: _Structure, n_threads):
+    """omega(x + i0) at real x: in the bulk with Im > 0, NaN outside (caller fills)."""
+    d = nu.data()
+    flat = x.ravel()
+    order = np.argsort(flat, kind="stable")
+    xs = np.ascontiguousarray(flat[order])
+    left, right = st.edges[:, 0], st.edges[:, 1]
+    k = np.searchsorted(right, xs, side="right")
+    kk = np.minimum(k, left.size - 1)
+    inside = (k < left.size) & (xs > left[kk])
+    seg = np.where(inside, k, -1).astype(np.int64)
+    res = np.empty(xs.size, dtype=np.complex128)
+    with thread_limit(n_threads, blas=False):
+        _k.bulk_many(xs, seg, np.ascontiguousarray(st.bulk_u[:, 0]),
+                     np.ascontiguousarray(st.bulk_u[:, 1]), st.scale, sigma * sigma,
+                     *d.args(), res)
+    out = np.empty(flat.size, dtype=np.complex128)
+    out[order] = res
+    ins = np.empty(flat.size, dtype=bool)
+    ins[order] = inside
+    return out.reshape(x.shape), ins.reshape(x.shape)
+
+
+def phi_inverse(lam: Any, nu: Measure, sigma: float, *, return_mask: bool = False,
+                n_threads: int | None = None):
+    """The subordination function omega = Phi^{-1} (branch Phi' > 0).
+
+    Parameters
+    ----------
+    lam : array_like
+        Real points: omega(lam) is the unique u outside supp nu with Phi(u) = lam and
+        Phi'(u) > 0, for lam outside supp mu (NaN for lam inside the bulk; at an edge
+        it is the critical point).  Complex points: omega(z) for Im z > 0 is the unique
+        solution of Phi(omega) = z in the upper half-plane (omega(conj z) = conj omega(z));
+        for complex points with Im z = 0 the boundary value omega(x + i0) is returned
+        (real outside the bulk, with Im omega = pi sigma**2 density(x) inside).
+    nu : Measure
+    sigma : float
+    return_mask : bool, default False
+        Real input only: also return the boolean mask of the points inside the bulk.
+    n_threads : None or int
+
+    Returns
+    -------
+    omega : ndarray (same shape; float for real input, complex for complex input)
+    in_bulk : ndarray of bool, only with ``return_mask=True``
+
+    Examples
+    --------
+    >>> from fastrmt.measures import Atoms
+    >>> float(phi_inverse(2.5, Atoms([0.0]), 1.0))
+    2.0
+    """
+    nu = as_measure("nu", nu)
+    sigma = _sigma(sigma)
+    if not isinstance(return_mask, (bool, np.bool_)):
+        raise TypeError(f"return_mask must be a bool, got {_show(return_mask)}")
+    arr = _points("lam", lam, allow_complex=True)
+    if not np.iscomplexobj(arr):
+        omega, in_bulk, _ = _inverse_real(arr, nu, sigma, n_threads)
+        return (omega, in_bulk) if return_mask else omega
+    if return_mask:
+        raise ValueError("return_mask is only available for real lam")
+    d = nu.data()
+    flat = np.ascontiguousarray(arr.ravel())
+    out = np.empty(flat.size, dtype=np.complex128)
+    off = flat.imag != 0
+    if np.any(off):
+        z = np.ascontiguousarray(flat[off])
+        res = np.empty(z.size, dtype=np.complex128)
+        with thread_limit(n_threads, blas=False):
+            _k.inverse_complex_many(z, _scale(d, sigma), sigma * sigma, *d.args(), res)
+        out[off] = res
+    if np.any(~off):
+        x = np.ascontiguousarray(flat[~off].real)
+        om_real, in_bulk, st = _inverse_real(x, nu, sigma, n_threads)
+        bv, _ = _boundary_values(x, nu, sigma, st, n_threads)
+        out[~off] = np.where(in_bulk, bv, om_real + 0j)
+    return out.reshape(arr.shape)
+
+
+# ---------------------------------------------------------------------------------------
+# density
+# ---------------------------------------------------------------------------------------
+def density(x: Any, nu: Measure, sigma: float, *, n_threads: int | None = None) -> np.ndarray:
+    """Density of ``mu = nu (+) semicircle(sigma**2)`` at real points x.
+
+    Inside an interval of supp mu with u-range (u_a, u_b) (:func:`critical_points`), x
+    is the image psi(u) = u + sigma**2 Re g_nu(u + i v(u)) of a unique u, where v(u) > 0
+    solves sigma**2 int dnu/((u - x)**2 + v**2) = 1, and the density is
+    v / (pi sigma**2) (Biane).  Both equations are solved with bracketed Newton
+    iterations (psi is increasing; 1/h is concave in v**2), neighbouring grid points
+    starting from each other's solution; 0 outside the support.  Accurate near the
+    edges (square-root vanishing) and inside narrow gaps.
+
+    Parameters
+    ----------
+    x : array_like of real
+    nu : Measure
+    sigma : float
+    n_threads : None or int
+
+    Returns
+    -------
+    ndarray, same shape as x.
+    """
+    nu = as_measure("nu", nu)
+    sigma = _sigma(sigma)
+    arr = _points("x", x)
+    st = _structure(nu, sigma, n_threads)
+    w, inside = _boundary_values(arr, nu, sigma, st, n_threads)
+    out = np.zeros(arr.shape)
+    out[inside] = w[inside].imag / (np.pi * sigma * sigma)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# outliers
+# ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class OutlierPrediction:
+    """Prediction for each spike (arrays of the spikes' shape).
+
+    Attributes
+    ----------
+    spikes : ndarray
+    is_outlier : ndarray of bool
+        Phi'(s) > 0 (and s outside supp nu): the spike produces an outlier.
+    location : ndarray
+        Phi(s) for outliers; NaN for absorbed spikes.
+    overlap : ndarray
+        Predicted squared overlap Phi'(s) for outliers; 0.0 for absorbed spikes (the
+        limit of the overlap when the spike is absorbed).
+    phi_prime : ndarray
+        Raw Phi'(s) (NaN where s lies in supp nu).
+    version : str
+    """
+
+    spikes: np.ndarray
+    is_outlier: np.ndarray
+    location: np.ndarray
+    overlap: np.ndarray
+    phi_prime: np.ndarray
+    version: str
+
+    def to_records(self) -> np.ndarray:
+        """The prediction as a numpy record array (fields as the attributes)."""
+        return np.rec.fromarrays(
+            [np.ravel(self.spikes), np.ravel(self.is_outlier), np.ravel(self.location),
+             np.ravel(self.overlap), np.ravel(self.phi_prime)],
+            names="spike,is_outlier,location,overlap,phi_prime")
+
+
+def predict_outliers(spikes: Any, nu: Measure, sigma: float, *,
+                     version: Literal["limit", "finite-n"] = "limit",
+                     rel_tol: float = 1e-9,
+                     n_threads: int | None = None) -> OutlierPrediction:
+    """Outliers of ``W = X / sqrt(n) + S`` predicted from the spikes of S.
+
+    Parameters
+    ----------
+    spikes : array_like of real
+        The spike eigenvalues of S.
+    nu : Measure
+        ``version="limit"``: the bulk law of S (the spikes are not part of it); the
+        prediction for spike s is Phi_nu(s), Phi'_nu(s) (Capitaine et al. 2011).
+        ``version="finite-n"``: an :class:`~fastrmt.measures.Atoms` holding *all* the
+        eigenvalues of S (bulk and spikes, weight 1/n each: ``Atoms(eigvalsh(S))``).  For
+        each spike s the atoms equal to s (within ``rel_tol``; the whole eigenspace) are
+        removed and Phi, Phi' use the empirical law of the others:
+        ``Phi_N(s) = s + sigma**2 / n sum_{j: s_j != s} 1/(s - s_j)``.  This is the
+        finite-n prediction of Afanasiev-Berlyand-Kiyashko (arXiv 2507.12182): with a
+        number r of outliers growing with n it differs from the limit one by O(r/n)
+        and accounts for the other spikes.  O(n) per spike, parallel over spikes.
+    sigma : float
+    version : {"limit", "finite-n"}
+    rel_tol : float, default 1e-9
+        finite-n only: an atom equals s when |atom - s| <= rel_tol * (|s| + scale).
+    n_threads : None or int
+
+    Returns
+    -------
+    OutlierPrediction
+
+    Raises
+    ------
+    ValueError
+        finite-n: nu is not an Atoms measure, or a spike is not one of its atoms.
+
+    Examples
+    --------
+    >>> from fastrmt.measures import Atoms
+    >>> pred = predict_outliers([0.5, 3.0], Atoms([0.0]), 1.0)
+    >>> pred.is_outlier.tolist(), float(pred.location[1]), float(pred.overlap[1])
+    ([False, True], 3.3333333333333335, 0.8888888888888888)
+    """
+    nu = as_measure("nu", nu)
+    sigma = _sigma(sigma)
+    version = check_choice("version", version, ("limit", "finite-n"))
+    rel_tol = check_real("rel_tol", rel_tol, min_value=0.0)
+    arr = _points("spikes", spikes)
+    d = nu.data()
+    if version == "limit":
+        ph, dph = _phi_both(arr, d, sigma, n_threads)
+    else:
+        if not isinstance(nu, Atoms) or d.kinds.size:
+            raise ValueError(f"version='finite-n' needs nu = Atoms(eigenvalues of S), "
+                             f"got {type(nu).__name__}")
+        flat = np.ascontiguousarray(arr.ravel())
+        tol = rel_tol * (np.abs(flat) + d.scale)
+        lo = np.searchsorted(d.atoms, flat - tol, side="left").astype(np.int64)
+        hi = np.searchsorted(d.atoms, flat + tol, side="right").astype(np.int64)
+        missing = hi <= lo
+        if np.any(missing):
+            bad = float(flat[np.flatnonzero(missing)[0]])
+            raise ValueError(f"version='finite-n' needs every spike among the atoms of nu "
+                             f"(the eigenvalues of S); spike {bad!r} is not")
+        ph = np.empty(flat.size)
+        dph = np.empty(flat.size)
+        with thread_limit(n_threads, blas=False):
+            _k.phi_excluding(flat, lo, hi, sigma * sigma, d.atoms, d.aweights, ph, dph)
+        ph, dph = ph.reshape(arr.shape), dph.reshape(arr.shape)
+    is_out = np.isfinite(dph) & (dph > 0)
+    location = np.where(is_out, ph, np.nan)
+    overlap = np.where(is_out, dph, 0.0)
+    return OutlierPrediction(spikes=arr, is_outlier=is_out, location=location,
+                             overlap=overlap, phi_prime=dph, version=version)
+
+
+@dataclass(frozen=True)
+class SpikeEstimate:
+    """Spikes estimated from observed outliers (arrays of the input's shape).
+
+    Attributes
+    ----------
+    outliers : ndarray
+    spikes : ndarray
+        omega(lam): the spike value that puts an outlier at lam; NaN inside the bulk.
+    valid : ndarray of bool
+        False where lam lies inside the bulk (no spike explains it).
+    overlap : ndarray
+        Predicted squared eigenvector overlap Phi'(omega(lam)); NaN where not valid.
+    """
+
+    outliers: np.ndarray
+    spikes: np.ndarray
+    valid: np.ndarray
+    overlap: np.ndarray
+
+
+def spikes_from_outliers(lams: Any, nu: Measure, sigma: float, *,
+                         n_threads: int | None = None) -> SpikeEstimate:
+    """Invert the outlier map: the spike s = omega(lam) with Phi(s) = lam, Phi'(s) > 0.
+
+    Parameters
+    ----------
+    lams : array_like of real
+        Observed outlier eigenvalues of W.
+    nu : Measure
+        Bulk law of S (limit version).
+    sigma : float
+    n_threads : None or int
+
+    Returns
+    -------
+    SpikeEstimate
+        ``spikes`` NaN and ``valid`` False for lam inside supp mu (the bulk).
+    """
+    nu = as_measure("nu", nu)
+    sigma = _sigma(sigma)
+    arr = _points("lams", lams)
+    omega, in_bulk, _ = _inverse_real(arr, nu, sigma, n_threads)
+    valid = ~in_bulk
+    ov = np.full(arr.shape, np.nan)
+    if np.any(valid):
+        ov[valid] = _phi_both(np.ascontiguousarray(omega[valid]), nu.data(), sigma,
+                              n_threads)[1]
+    return SpikeEstimate(outliers=arr, spikes=omega, valid=valid, overlap=ov)
+
+
+# ---------------------------------------------------------------------------------------
+def _warmup() -> None:
+    """Compile every kernel of this module on tiny inputs."""
+    from .measures import MarchenkoPastur, Mixture, Semicircle, Uniform
+
+    nus = [Atoms([-1.0, 1.0]),
+           Mixture([(0.5, Uniform(-1, 0)), (0.3, Semicircle(2, 0.1)),
+                    (0.2, MarchenkoPastur(2.0, 1.0))])]
+    for nu in nus:
+        phi([3.0, 5.0], nu, 0.5)
+        phi(np.array([1 + 1j]), nu, 0.5)
+        phi_inverse([10.0, -10.0, 0.1], nu, 0.5)
+        phi_inverse(np.array([1 + 1j, 0.1 + 0j]), nu, 0.5)
+        density([0.0, 0.5], nu, 0.5)
+        nu.moments([10.0])
+    predict_outliers([-1.0, 1.0], nus[0], 0.5, version="finite-n")

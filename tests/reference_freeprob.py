@@ -1,0 +1,137 @@
+"""Slow, obvious twins of fastrmt.measures / fastrmt.freeprob (NumPy sums, SciPy quad/brentq)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import integrate, optimize
+
+from fastrmt.measures import Atoms, MarchenkoPastur, Mixture, Semicircle, Uniform
+
+XTOL = 1e-14
+RTOL = 4 * np.finfo(float).eps
+
+
+# --- densities of the continuous laws (independent of the closed-form Stieltjes transforms)
+def parts(nu):
+    """[(weight, kind, data)] with kind 'atoms' (values, weights) or 'density' (pdf, lo, hi)."""
+    if isinstance(nu, Atoms):
+        return [(1.0, "atoms", (nu.values, nu.weights))]
+    if isinstance(nu, Uniform):
+        a, b = nu.a, nu.b
+        return [(1.0, "density", (lambda x: np.full_like(np.asarray(x, float), 1 / (b - a)), a, b))]
+    if isinstance(nu, Semicircle):
+        c, t = nu.center, nu.var
+        r = 2 * math.sqrt(t)
+        return [(1.0, "density",
+                 (lambda x: np.sqrt(np.maximum(4 * t - (x - c) ** 2, 0)) / (2 * np.pi * t),
+                  c - r, c + r))]
+    if isinstance(nu, MarchenkoPastur):
+        c, s = nu.ratio, nu.scale
+        a, b = s * (1 - math.sqrt(c)) ** 2, s * (1 + math.sqrt(c)) ** 2
+        # this density has mass min(1, 1/c)
+        out = [(1.0, "density",
+                (lambda x: np.sqrt(np.maximum((b - x) * (x - a), 0)) / (2 * np.pi * c * s * x),
+                 a, b))]
+        if c > 1:
+            out.append((1 - 1 / c, "atoms", (np.array([0.0]), np.array([1.0]))))
+        return out
+    if isinstance(nu, Mixture):
+        out = []
+        for w, m in zip(nu.weights, nu.parts):
+            out += [(w * w2, k, d) for w2, k, d in parts(m)]
+        return out
+    raise TypeError(nu)
+
+
+def integrate_against(nu, func):
+    """int func(x) dnu(x) for a real or complex func, with quad on continuous parts."""
+    total = 0.0
+    for w, kind, data in parts(nu):
+        if kind == "atoms":
+            v, ww = data
+            total = total + w * np.sum(ww * func(v))
+        else:
+            pdf, lo, hi = data
+            re = integrate.quad(lambda x: np.real(func(x)) * pdf(x), lo, hi,
+                                epsabs=1e-14, epsrel=1e-13, limit=400)[0]
+            im = integrate.quad(lambda x: np.imag(func(x)) * pdf(x), lo, hi,
+                                epsabs=1e-14, epsrel=1e-13, limit=400)[0]
+            total = total + w * (re + 1j * im)
+    return total
+
+
+def moments_ref(u, nu):
+    return tuple(float(np.real(integrate_against(nu, lambda x: (u - x) ** -k))) for k in (1, 2, 3))
+
+
+def g_ref(z, nu):
+    return complex(integrate_against(nu, lambda x: 1.0 / (z - x)))
+
+
+# --- Atoms: plain NumPy sums
+def phi_atoms(u, atoms, weights, sigma):
+    u = np.asarray(u, float)
+    return u + sigma ** 2 * np.sum(weights / (u[..., None] - atoms), axis=-1)
+
+
+def phi_prime_atoms(u, atoms, weights, sigma):
+    u = np.asarray(u, float)
+    return 1 - sigma ** 2 * np.sum(weights / (u[..., None] - atoms) ** 2, axis=-1)
+
+
+def phi_chunked(u, atoms, weights, sigma, chunk=32):
+    """The baseline a NumPy user writes: chunked broadcasting."""
+    out = np.empty(u.size)
+    for i in range(0, u.size, chunk):
+        d = u[i:i + chunk, None] - atoms[None, :]
+        out[i:i + chunk] = u[i:i + chunk] + sigma ** 2 * ((1.0 / d) @ weights)
+    return out
+
+
+def edges_atoms(atoms, weights, sigma, grid=2000):
+    """Support of nu (+) sc for Atoms: brentq on f = 1 (outer), grid scan + brentq in gaps."""
+    s2 = sigma ** 2
+    f = lambda u: s2 * np.sum(weights / (u - atoms) ** 2)  # noqa: E731
+    uR = optimize.brentq(lambda u: f(u) - 1, atoms[-1] + 1e-300 + 1e-12 * abs(atoms[-1]) + 1e-13,
+                         atoms[-1] + sigma, xtol=XTOL, rtol=RTOL)
+    uL = optimize.brentq(lambda u: f(u) - 1, atoms[0] - sigma,
+                         atoms[0] - 1e-12 * abs(atoms[0]) - 1e-13, xtol=XTOL, rtol=RTOL)
+    crit = [uL]
+    for a, b in zip(atoms[:-1], atoms[1:]):
+        res = optimize.minimize_scalar(f, bounds=(a, b), method="bounded",
+                                       options={"xatol": 1e-13 * (b - a)})
+        m = res.x
+        if f(m) < 1:
+            crit.append(optimize.brentq(lambda u: f(u) - 1, a + 1e-15 * (b - a), m,
+                                        xtol=XTOL, rtol=RTOL))
+            crit.append(optimize.brentq(lambda u: f(u) - 1, m, b - 1e-15 * (b - a),
+                                        xtol=XTOL, rtol=RTOL))
+    crit.append(uR)
+    crit = np.array(crit).reshape(-1, 2)
+    return phi_atoms(crit, atoms, weights, sigma), crit
+
+
+def inverse_atoms(lam, atoms, weights, sigma, lo, hi):
+    """brentq on Phi(u) = lam in [lo, hi] (a bracket inside U)."""
+    return optimize.brentq(lambda u: phi_atoms(u, atoms, weights, sigma) - lam, lo, hi,
+                           xtol=XTOL, rtol=RTOL)
+
+
+def density_atoms(x, atoms, weights, sigma, ua, ub):
+    """Biane's real-arithmetic density with nested brentq (x in the interval with u-range (ua, ub))."""
+    s2 = sigma ** 2
+
+    def v_of(u):
+        h = lambda v: s2 * np.sum(weights / ((u - atoms) ** 2 + v * v)) - 1  # noqa: E731
+        if h(0.0) <= 0:
+            return 0.0
+        return optimize.brentq(h, 0.0, sigma, xtol=1e-15, rtol=RTOL)
+
+    def psi(u):
+        v = v_of(u)
+        d = u - atoms
+        return u + s2 * np.sum(weights * d / (d * d + v * v))
+
+    u = optimize.brentq(lambda u: psi(u) - x, ua, ub, xtol=1e-15, rtol=RTOL)
+    return v_of(u) / (np.pi * s2)
