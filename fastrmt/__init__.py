@@ -13,6 +13,8 @@ from ._random import Key
 from ._threads import resolve_n_threads, thread_limit
 from .operators import DeformedWigner, deformed_wigner, dense_matmat
 from .packed import PackedSymmetric
+from .eigensolver import (EigshInfo, EigshNoConvergence, ThresholdNotReached, eigsh,
+                          eigvals_above, top_eigenvalues)
 from .freeprob import (bulk_support, density, outlier_threshold, phi, phi_inverse, phi_prime,
                        predict_outliers, spikes_from_outliers)
 from .sampling import DISTRIBUTIONS, wigner, wigner_spec
@@ -24,12 +26,17 @@ __all__ = [
     "__version__",
     "DISTRIBUTIONS",
     "DeformedWigner",
+    "EigshInfo",
+    "EigshNoConvergence",
     "Key",
     "PackedSymmetric",
     "Signal",
+    "ThresholdNotReached",
     "bulk_quantiles",
     "bulk_support",
     "density",
+    "eigsh",
+    "eigvals_above",
     "freeprob",
     "measures",
     "outlier_threshold",
@@ -43,13 +50,15 @@ __all__ = [
     "make_signal",
     "resolve_n_threads",
     "thread_limit",
+    "top_eigenvalues",
     "warmup",
     "wigner",
     "wigner_spec",
 ]
 
 # Modules whose ``_warmup()`` compiles their kernels; see :func:`warmup`.
-_WARMUP_MODULES = ["fastrmt.sampling", "fastrmt.signals", "fastrmt.operators", "fastrmt.freeprob"]
+_WARMUP_MODULES = ["fastrmt.sampling", "fastrmt.signals", "fastrmt.operators", "fastrmt.freeprob",
+                   "fastrmt.eigensolver"]
 
 
 def warmup(verbose: bool = False) -> None:

@@ -1,0 +1,1072 @@
+"""Extreme eigenvalues of large symmetric matrices: block Lanczos, an ``eigsh`` drop-in.
+
+:func:`eigsh` computes the ``k`` largest (``"LA"``), smallest (``"SA"``), largest in
+magnitude (``"LM"``) or both-ends (``"BE"``) eigenvalues, and on request the
+eigenvectors, of a symmetric matrix given as a dense float32/float64 array, a
+:class:`~fastrmt.PackedSymmetric`, a fastrmt operator (dense, packed or matrix-free
+deformed Wigner) or any scipy ``LinearOperator``.  It returns what
+:func:`scipy.sparse.linalg.eigsh` returns, in the same order.
+
+Algorithm
+---------
+Thick-restarted block Lanczos (a block Krylov--Schur method) with full
+reorthogonalization:
+
+* the matrix is applied to a block of ``b`` vectors at a time (one block product, the
+  matrix read once per block), and both the basis ``V`` and ``A V`` are kept, so the
+  projected matrix ``H = V^T A V`` and every Ritz residual ``A y - theta y`` are
+  computed explicitly -- no three-term recurrence whose loss of orthogonality would
+  create spurious copies of converged eigenvalues;
+* every new block is orthogonalized twice against the whole basis (classical
+  Gram--Schmidt twice, then a third pass after the rank decision); a block that has lost
+  rank (an invariant subspace was found) is completed with fresh random directions, so
+  eigenvalues of multiplicity up to ``b`` (and beyond, over restarts) are all found;
+* when the basis is full, the most wanted Ritz vectors are kept (thick restart) with
+  their products, and the Krylov space is continued from the residual block.
+
+Float32-stored matrices are multiplied with float64 accumulation (each stored value
+converted in registers; the dense and packed kernels read the stored triangle once), so
+the eigenvalues are those of the stored matrix.  Option ``mixed_precision=True``:
+the Krylov iterations use float32 products until the residuals reach the float32
+noise level; then the
+wanted Ritz vectors are multiplied once with float64 accumulation ("refresh"), a
+Rayleigh--Ritz step on that block gives eigenvalues of the *stored* matrix, and, if the
+residuals are still above the tolerance, the iteration continues from those residuals
+(float32 products again: the corrections are small, so their float32 error is
+second order), verified by another float64-accumulated product.  If a refresh does not
+improve on the previous one, all further products are float64-accumulated.
+
+Convergence: a Ritz pair is accepted when ``||A y - theta y|| <= max(tol |theta|,
+floor)``, ``floor = 16 sqrt(n) eps ||A||`` (``||A||`` estimated by the largest Ritz value
+in magnitude); ``tol=0`` means ``eps`` (float64), as in scipy.  Returned eigenvalues and
+eigenvectors are always float64.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
+
+import numpy as np
+import scipy.linalg
+import scipy.sparse
+from scipy.sparse.linalg import ArpackNoConvergence
+
+from ._kernels import _lanczos
+from ._random import STREAM_SOLVER, Key, SeedLike, as_key
+from ._threads import thread_limit
+from ._validation import (check_array, check_bool, check_choice, check_int, check_memory,
+                          check_real)
+from .packed import PackedSymmetric
+
+__all__ = ["eigsh", "EigshInfo", "EigshNoConvergence", "ThresholdNotReached",
+           "top_eigenvalues", "eigvals_above"]
+
+WHICH = ("LA", "SA", "LM", "BE")
+_EPS = float(np.finfo(np.float64).eps)
+_DENSE_N = 128          # at or below this order (or when the basis would not fit): dense eigh
+_FLOOR_C = 16.0         # residual floor = _FLOOR_C * sqrt(n) * eps * ||A||
+_FAST_FLOOR = 4e-6      # float32 phase: iterate down to this relative residual
+_RANK_TOL = 1e-13       # relative size under which a new direction counts as lost rank
+_PROBE_KEY = Key(0x5EED5EED, 0x0B5E55ED)
+_PROBE_COL = 1 << 30    # Philox columns used by the symmetry probes (never by start blocks)
+
+
+# ----------------------------------------------------------------------------- records
+
+@dataclass
+class EigshInfo:
+    """What :func:`eigsh` did.
+
+    Attributes
+    ----------
+    iterations : int
+        Number of restarts (scipy's ``maxiter`` counts these).
+    n_products : int
+        Number of matrix-vector products (vectors), all precisions.
+    n_block_products : int
+        Number of block products (calls to the matrix).
+    n_accurate_products : int
+        Of ``n_products``, those done with float64 accumulation on a float32-stored
+        matrix (0 when the matrix is float64: every product is then accurate).
+    refreshes : int
+        Float64-accumulated Rayleigh--Ritz steps of the float32 path.
+    residuals : ndarray
+        ``||A y - theta y||`` of the returned pairs (same order as the eigenvalues).
+    tolerances : ndarray
+        The threshold each residual had to meet.
+    converged : bool
+        Whether all ``k`` pairs met their threshold.
+    n_converged : int
+        How many did.
+    time : float
+        Wall-clock seconds.
+    block_size, ncv : int
+        Block size and basis size used.
+    method : str
+        ``"block-lanczos"`` or ``"dense"`` (small matrices).
+    """
+
+    iterations: int = 0
+    n_products: int = 0
+    n_block_products: int = 0
+    n_accurate_products: int = 0
+    refreshes: int = 0
+    residuals: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    tolerances: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    converged: bool = False
+    n_converged: int = 0
+    time: float = 0.0
+    block_size: int = 0
+    ncv: int = 0
+    method: str = "block-lanczos"
+
+
+class EigshNoConvergence(ArpackNoConvergence):
+    """Raised when :func:`eigsh` does not converge within ``maxiter`` restarts.
+
+    Like scipy's :class:`~scipy.sparse.linalg.ArpackNoConvergence` (a subclass of it):
+    ``eigenvalues`` and ``eigenvectors`` hold the converged pairs; ``info`` is the
+    :class:`EigshInfo` of the run.
+    """
+
+    def __init__(self, msg: str, eigenvalues: np.ndarray, eigenvectors: np.ndarray,
+                 info: EigshInfo) -> None:
+        super().__init__(msg, eigenvalues, eigenvectors)
+        self.info = info
+
+
+class ThresholdNotReached(RuntimeError):
+    """:func:`eigvals_above` reached ``max_k`` eigenvalues, all beyond the threshold.
+
+    ``eigenvalues`` holds the ``max_k`` eigenvalues found (there are more).
+    """
+
+    def __init__(self, msg: str, eigenvalues: np.ndarray) -> None:
+        super().__init__(msg)
+        self.eigenvalues = eigenvalues
+
+
+# ----------------------------------------------------------------------------- operators
+
+class _Operator:
+    """The products of the solver: ``fast`` (may be float32) and ``accurate`` (float64).
+
+    Both are called as ``f(V, nt)`` with a float64 (n, w) block and the thread count.
+    """
+
+    def __init__(self, n: int, accurate: Callable, fast: Callable | None, kind: str,
+                 dense: np.ndarray | None = None, eps: float = _EPS) -> None:
+        self.n = n
+        self._accurate = accurate
+        self._fast = fast
+        self.has_fast = fast is not None
+        self.kind = kind
+        self.dense = dense          # the array itself when A is a dense array
+        self.eps = eps              # unit roundoff of the stored values
+        self.nt: int | None = None
+        self.n_vectors = 0
+        self.n_blocks = 0
+        self.n_accurate = 0
+
+    def product(self, V: np.ndarray, accurate: bool) -> np.ndarray:
+        self.n_blocks += 1
+        self.n_vectors += V.shape[1]
+        if accurate or not self.has_fast:
+            if self.has_fast:
+                self.n_accurate += V.shape[1]
+            out = self._accurate(V, self.nt)
+        else:
+            out = self._fast(V, self.nt)
+        out = np.asarray(out)
+        if out.shape != V.shape:
+            raise ValueError(f"A's product returned shape {out.shape} for a block of shape "
+                             f"{V.shape}")
+        return np.ascontiguousarray(out, dtype=np.float64)
+
+
+def _dense_accurate(A: np.ndarray) -> Callable:
+    """Float64-accumulated product of a dense symmetric array (no copy of A).
+
+    Uses :func:`fastrmt.operators.dense_matmat` (reads the upper triangle once, sums in
+    float64 in a fixed order: bit-identical for any thread count); without it, row
+    tiles of A converted to float64 and multiplied by single-threaded dgemm.
+    """
+    try:
+        from .operators import dense_matmat
+    except ImportError:  # pragma: no cover - depends on the operators module
+        dense_matmat = None
+    if dense_matmat is not None:
+        return lambda V, nt: dense_matmat(A, V, n_threads=nt)
+    n = A.shape[0]
+    rows = max(1, (1 << 22) // max(n, 1))   # row tiles of <= 32 MiB in float64
+
+    def prod(V: np.ndarray, nt: int | None) -> np.ndarray:  # pragma: no cover - fallback
+        out = np.empty((n, V.shape[1]))
+        for r0 in range(0, n, rows):
+            r1 = min(n, r0 + rows)
+            np.matmul(A[r0:r1].astype(np.float64), V, out=out[r0:r1])
+        return out
+    return prod
+
+
+_ROW_CHUNK = 256
+
+
+def _dense_fast(A: np.ndarray) -> Callable:
+    """Float32 product of a float32 dense symmetric array.
+
+    :func:`fastrmt.packed.sym_product` reads the upper triangle once (half the memory
+    traffic of sgemm) in float32 arithmetic, bit-identical for any thread count.
+    Without it: single-threaded sgemm on fixed chunks of 256 rows run by ``nt`` Python
+    threads (fixed chunking: the result does not depend on the thread count, whereas a
+    multithreaded sgemm's does).
+    """
+    n = A.shape[0]
+    try:
+        from .packed import sym_product
+    except ImportError:  # pragma: no cover - depends on the packed module's products
+        sym_product = None
+    if sym_product is not None:
+        flat = A.reshape(-1)
+
+        def prod_sym(V: np.ndarray, nt: int | None) -> np.ndarray:
+            V32 = np.ascontiguousarray(V, dtype=np.float32)
+            return sym_product(flat, n, False, V32, int(nt or 1), True)
+        return prod_sym
+    starts = list(range(0, n, _ROW_CHUNK))  # pragma: no cover - fallback below
+
+    def prod(V: np.ndarray, nt: int | None) -> np.ndarray:  # pragma: no cover
+        V32 = np.ascontiguousarray(V, dtype=np.float32)
+        out = np.empty((n, V.shape[1]), dtype=np.float32)
+
+        def one(r0: int) -> None:
+            r1 = min(n, r0 + _ROW_CHUNK)
+            np.matmul(A[r0:r1], V32, out=out[r0:r1])
+        workers = max(1, int(nt or 1))
+        with _serial():
+            if workers == 1:
+                for r0 in starts:
+                    one(r0)
+            else:
+                with ThreadPoolExecutor(max_workers=workers) as ex:
+                    list(ex.map(one, starts))
+        return out
+    return prod
+
+
+def _probe_vectors(n: int, count: int) -> np.ndarray:
+    out = np.empty((n, count))
+    _lanczos.gaussian_block(out, _PROBE_COL, STREAM_SOLVER, _PROBE_KEY.k0, _PROBE_KEY.k1)
+    return out
+
+
+def _check_symmetric_probe(op: _Operator, tol: float) -> None:
+    """Compare x^T (A y) with y^T (A x) for two fixed pseudo-random vectors."""
+    X = _probe_vectors(op.n, 2)
+    AX = op.product(X, accurate=True)
+    op.n_vectors = op.n_blocks = op.n_accurate = 0
+    if not np.all(np.isfinite(AX)):
+        raise ValueError("A must contain only finite values (its product with a probe "
+                         "vector has NaN or inf)")
+    a = float(X[:, 0] @ AX[:, 1])
+    b = float(X[:, 1] @ AX[:, 0])
+    scale = (np.linalg.norm(AX[:, 0]) * np.linalg.norm(X[:, 1])
+             + np.linalg.norm(AX[:, 1]) * np.linalg.norm(X[:, 0]))
+    if abs(a - b) > tol * scale:
+        raise ValueError(f"A must be symmetric: x^T A y = {a:.6g} but y^T A x = {b:.6g} "
+                         f"for probe vectors x, y")
+
+
+def _check_symmetric_rows(A: np.ndarray, tol: float) -> None:
+    """Compare a few rows of A with the matching columns (O(n) reads, no temporary)."""
+    n = A.shape[0]
+    rows = np.unique(np.linspace(0, n - 1, min(n, 8)).astype(np.int64))
+    rows = np.unique(np.concatenate([rows, (rows * 7919 + 13) % n]))
+    for r in rows:
+        row = A[r, :].astype(np.float64)
+        col = A[:, r].astype(np.float64)
+        scale = float(np.max(np.abs(row))) if row.size else 0.0
+        if not (np.all(np.isfinite(row)) and np.all(np.isfinite(col))):
+            raise ValueError("A must contain only finite values (found NaN or inf)")
+        diff = float(np.max(np.abs(row - col)))
+        if diff > tol * max(scale, np.finfo(np.float64).tiny):
+            j = int(np.argmax(np.abs(row - col)))
+            raise ValueError(f"A must be symmetric: A[{r}, {j}] = {A[r, j]!r} but "
+                             f"A[{j}, {r}] = {A[j, r]!r}")
+
+
+def _as_operator(A: Any) -> _Operator:
+    """Wrap any accepted matrix type into an :class:`_Operator` (and check it)."""
+    if scipy.sparse.issparse(A):
+        if A.ndim != 2 or A.shape[0] != A.shape[1]:
+            raise ValueError(f"A must be a square matrix, got shape {A.shape}")
+        if np.iscomplexobj(A.data) or not np.issubdtype(A.dtype, np.number):
+            raise TypeError(f"A must be real, got dtype {A.dtype}")
+        if A.data.size and not np.all(np.isfinite(A.data)):
+            raise ValueError("A must contain only finite values (found NaN or inf)")
+        S = A.tocsr().astype(np.float64)
+        op = _Operator(A.shape[0], lambda V, nt: S @ V, None, "sparse")  # no BLAS
+        _check_symmetric_probe(op, 1e-8)
+        return op
+    if isinstance(A, np.ndarray) or isinstance(A, (list, tuple)):
+        arr = np.asarray(A)
+        if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number)
+                                       or arr.dtype == bool):
+            raise TypeError(f"A must be an array of real numbers, got dtype {arr.dtype}")
+        if np.iscomplexobj(arr):
+            raise TypeError(f"A must be real, got dtype {arr.dtype}")
+        if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
+            raise ValueError(f"A must be a square matrix, got shape {arr.shape}")
+        if arr.dtype not in (np.float32, np.float64):
+            arr = arr.astype(np.float64)
+        if not arr.flags.c_contiguous:
+            # A symmetric Fortran-order array is its own C-order transpose.
+            arr = arr.T if arr.flags.f_contiguous else np.ascontiguousarray(arr)
+        n = arr.shape[0]
+        if n == 0:
+            raise ValueError("A must be a non-empty square matrix, got shape (0, 0)")
+        eps = float(np.finfo(arr.dtype).eps)
+        _check_symmetric_rows(arr, 1e3 * eps)
+        if arr.dtype == np.float64:
+            return _Operator(n, _dense_accurate(arr), None, "dense float64", dense=arr)
+        return _Operator(n, _dense_accurate(arr), _dense_fast(arr), "dense float32",
+                         dense=arr, eps=eps)
+    if isinstance(A, PackedSymmetric):
+        n = A.n
+        eps = float(np.finfo(A.dtype).eps)
+
+        def acc(V: np.ndarray, nt: int | None) -> np.ndarray:
+            return A.matmat(V, n_threads=nt)
+
+        def single(V: np.ndarray, nt: int | None) -> np.ndarray:
+            return A.matmat_single(V, n_threads=nt)
+        op = _Operator(n, acc, single if A.dtype == np.float32 else None,
+                       f"packed {A.dtype}", eps=eps)
+        _check_symmetric_probe(op, 1e3 * eps)   # finiteness of the stored values
+        return op
+    shape = getattr(A, "shape", None)
+    if shape is None or not (hasattr(A, "matmat") or hasattr(A, "matvec")
+                             or hasattr(A, "dot")):
+        raise TypeError("A must be a numpy array, a PackedSymmetric, a scipy sparse matrix "
+                        "or a LinearOperator-like object (shape and matvec/matmat), got "
+                        f"{type(A).__name__}")
+    try:
+        shape = tuple(int(s) for s in shape)
+    except (TypeError, ValueError):
+        raise TypeError(f"A.shape must be a tuple of two ints, got {shape!r}") from None
+    if len(shape) != 2 or shape[0] != shape[1]:
+        raise ValueError(f"A must be a square operator, got shape {shape}")
+    n = shape[0]
+    if n == 0:
+        raise ValueError("A must be a non-empty square operator, got shape (0, 0)")
+    dt = getattr(A, "dtype", None)
+    if dt is not None and np.issubdtype(np.dtype(dt), np.complexfloating):
+        raise TypeError(f"A must be real, got dtype {np.dtype(dt)}")
+    storage_dt = np.dtype(getattr(A, "storage_dtype", dt if dt is not None else np.float64))
+    if hasattr(A, "matmat_single") and hasattr(A, "matmat"):
+        # fastrmt's deformed Wigner operators: float32 fast path + float64 accumulation
+        def acc_w(V: np.ndarray, nt: int | None) -> np.ndarray:
+            return A.matmat(V, n_threads=nt)
+
+        def single_w(V: np.ndarray, nt: int | None) -> np.ndarray:
+            return A.matmat_single(V, n_threads=nt)
+        # matrix-free: regenerating the tiles dominates and costs the same for float32
+        # and float64 products, so every product is float64-accumulated (no refresh)
+        use_single = (storage_dt == np.float32
+                      and getattr(A, "storage", None) != "matrix-free")
+        return _Operator(n, acc_w, single_w if use_single else None,
+                         f"operator ({getattr(A, 'storage', '?')})",
+                         eps=float(np.finfo(storage_dt).eps) if storage_dt.kind == "f"
+                         else _EPS)
+    if hasattr(A, "matmat"):
+        def acc(V: np.ndarray, nt: int | None) -> np.ndarray:
+            with _blas(nt):
+                return A.matmat(V)
+    elif hasattr(A, "matvec"):
+        def acc(V: np.ndarray, nt: int | None) -> np.ndarray:
+            with _blas(nt):
+                return np.column_stack([np.ravel(A.matvec(V[:, j]))
+                                        for j in range(V.shape[1])])
+    else:
+        def acc(V: np.ndarray, nt: int | None) -> np.ndarray:
+            with _blas(nt):
+                return A.dot(V)
+    op = _Operator(n, acc, None, f"operator {type(A).__name__}")
+    low = dt is not None and np.dtype(dt) == np.float32
+    _check_symmetric_probe(op, 1e-4 if low else 1e-8)
+    return op
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def _priority(theta: np.ndarray, which: str) -> np.ndarray:
+    """Indices of the Ritz values, most wanted first (stable)."""
+    if which == "LA":
+        return np.argsort(-theta, kind="stable")
+    if which == "SA":
+        return np.argsort(theta, kind="stable")
+    if which == "LM":
+        return np.argsort(-np.abs(theta), kind="stable")
+    # BE: alternate high end, low end, starting from the high end
+    asc = np.argsort(theta, kind="stable")
+    out = np.empty_like(asc)
+    lo, hi = 0, asc.size - 1
+    for i in range(asc.size):
+        if i % 2 == 0:
+            out[i] = asc[hi]
+            hi -= 1
+        else:
+            out[i] = asc[lo]
+            lo += 1
+    return out
+
+
+def _scipy_order(values: np.ndarray, which: str, with_vectors: bool) -> np.ndarray:
+    """The order in which scipy's eigsh returns its eigenvalues."""
+    if with_vectors or which in ("LA", "BE"):
+        return np.argsort(values, kind="stable")
+    if which == "SA":
+        return np.argsort(-values, kind="stable")
+    return np.argsort(np.abs(values), kind="stable")   # LM
+
+
+def _random_block(n: int, width: int, col0: int, key: Key) -> np.ndarray:
+    out = np.empty((n, width))
+    _lanczos.gaussian_block(out, col0, STREAM_SOLVER, key.k0, key.k1)
+    return out
+
+
+class _Random:
+    """Fresh random columns of the solver stream, never the same column twice."""
+
+    def __init__(self, key: Key) -> None:
+        self.key = key
+        self.next_col = 0
+
+    def block(self, n: int, width: int) -> np.ndarray:
+        out = _random_block(n, width, self.next_col, self.key)
+        self.next_col += width
+        return out
+
+
+_CONTROLLER: list = []
+
+
+def _serial():
+    """Context running BLAS/LAPACK on one thread: for the small dense steps (eigh of the
+    projected matrix, Gram matrices), where thread synchronization costs more than the
+    work (ms per call on a loaded machine)."""
+    if not _CONTROLLER:
+        from threadpoolctl import ThreadpoolController
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0].limit(limits=1, user_api="blas")
+
+
+def _blas(nt: int | None):
+    """Context giving BLAS ``nt`` threads again (for products of foreign operators)."""
+    if not _CONTROLLER:
+        _serial()
+    return _CONTROLLER[0].limit(limits=nt, user_api="blas")
+
+
+def _eigh(H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    with _serial():
+        return np.linalg.eigh(H)
+
+
+def _cholqr(X: np.ndarray) -> np.ndarray:
+    """Orthonormalize a well-conditioned block by one Cholesky QR step (BLAS-3)."""
+    G = X.T @ X
+    with _serial():
+        try:
+            L = np.linalg.cholesky(G)
+            Linv = scipy.linalg.solve_triangular(L, np.eye(L.shape[0]), lower=True,
+                                                 check_finite=False)
+        except np.linalg.LinAlgError:
+            lam, Z = np.linalg.eigh(G)
+            Linv = (Z / np.sqrt(np.maximum(lam, np.finfo(np.float64).tiny))).T
+    return X @ Linv.T
+
+
+def _project(X: np.ndarray, V: np.ndarray) -> np.ndarray:
+    if V.shape[1]:
+        X -= V @ (V.T @ X)
+    return X
+
+
+def _orth(W: np.ndarray, V: np.ndarray, C: np.ndarray | None, rnd: _Random
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """Orthonormal Q with (I - V V^T) W = Q Rn, completed by random directions.
+
+    ``C = V^T W`` may be given (saves one product).  Two Gram--Schmidt passes against
+    V, then a rank-revealing orthonormalization by eigendecomposition of the Gram
+    matrix, level by level (each level resolves singular values down to 1e-6 of the
+    largest remaining one, the rest is projected and treated at the next level), so
+    that directions down to ``_RANK_TOL`` times the block norm are kept.  Lost
+    directions are replaced by random ones, and a final pass against V and a Cholesky
+    QR make Q orthonormal and orthogonal to V to working precision.  Only BLAS-3 and
+    small dense eigenproblems (no Householder QR: its tall-skinny level-2 steps are
+    slow with threads).
+    """
+    n, w = W.shape
+    nrm0 = float(np.max(_colnorms(W))) if w else 0.0
+    floor = _RANK_TOL * max(nrm0, np.finfo(np.float64).tiny)
+    if V.shape[1]:
+        Wp = W - V @ (V.T @ W if C is None else C)
+        _project(Wp, V)
+    else:
+        Wp = W.copy()
+    blocks: list[np.ndarray] = []
+    X = Wp
+    well_conditioned = True
+    for _level in range(4):
+        if X.shape[1] == 0:
+            break
+        lam, Z = _eigh(X.T @ X)
+        lam, Z = lam[::-1], Z[:, ::-1]
+        s = np.sqrt(np.maximum(lam, 0.0))
+        if s[0] <= floor:
+            break
+        good = s > max(1e-6 * s[0], floor)
+        r = int(np.count_nonzero(good))
+        if s[-1] < 1e-2 * nrm0:
+            well_conditioned = False
+        Ug = _cholqr((X @ Z[:, :r]) / s[:r])
+        for U in blocks:
+            Ug = _cholqr(_project(Ug, U))
+        blocks.append(Ug)
+        X = X @ Z[:, r:]
+        for U in blocks:
+            _project(X, U)
+            _project(X, U)
+    got = sum(U.shape[1] for U in blocks)
+    if got < w:
+        Rb = rnd.block(n, w - got)
+        for _ in range(2):
+            _project(Rb, V)
+            for U in blocks:
+                _project(Rb, U)
+        blocks.append(_cholqr(Rb))
+        well_conditioned = False
+    Q = np.concatenate(blocks, axis=1) if len(blocks) > 1 else blocks[0]
+    if not well_conditioned:
+        # a third pass: small directions lose orthogonality to V in proportion to
+        # (block norm / their size) in the first two
+        _project(Q, V)
+        Q = _cholqr(Q)
+    Q = np.ascontiguousarray(Q)
+    return Q, Q.T @ Wp
+
+
+def _thresholds(theta: np.ndarray, tol: float, floor: float) -> np.ndarray:
+    return np.maximum(tol * np.abs(theta), floor)
+
+
+def _colnorms(X: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.einsum("ij,ij->j", X, X))
+
+
+# ----------------------------------------------------------------------------- dense path
+
+def _solve_dense(op: _Operator, k: int, which: str, tol: float, info: EigshInfo
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    n = op.n
+    if op.dense is not None:
+        D = op.dense.astype(np.float64)
+    else:
+        D = np.empty((n, n))
+        step = 256
+        for c0 in range(0, n, step):
+            c1 = min(n, c0 + step)
+            E = np.zeros((n, c1 - c0))
+            E[np.arange(c0, c1), np.arange(c1 - c0)] = 1.0
+            D[:, c0:c1] = op.product(E, accurate=True)
+    if not np.all(np.isfinite(D)):
+        raise ValueError("A must contain only finite values (found NaN or inf)")
+    D = np.triu(D) + np.triu(D, 1).T   # the upper triangle, as the block products read it
+    lam, X = np.linalg.eigh(D)
+    sel = _priority(lam, which)[:k]
+    lam, X = lam[sel], X[:, sel]
+    res = _colnorms(D @ X - X * lam)
+    anorm = float(np.max(np.abs(lam))) if lam.size else 0.0
+    anorm = max(anorm, float(np.max(np.abs(np.linalg.eigvalsh(D)[[0, -1]]))))
+    thr = _thresholds(lam, tol, _FLOOR_C * math.sqrt(n) * _EPS * anorm)
+    info.method = "dense"
+    return lam, X, res, thr
+
+
+# ----------------------------------------------------------------------------- block Lanczos
+
+def _solve(op: _Operator, k: int, which: str, tol: float, maxiter: int, m: int, b: int,
+           key: Key, v0: np.ndarray | None, info: EigshInfo, callback: Callable | None,
+           progress: bool, t0: float
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    n = op.n
+    rnd = _Random(key)
+    Q0 = rnd.block(n, b)
+    if v0 is not None:
+        Q0[:, 0] = v0
+    Q, _ = _orth(Q0, np.empty((n, 0)), None, rnd)
+    mode = "fast" if op.has_fast else "accurate"
+    AQ = op.product(Q, accurate=(mode == "accurate"))
+    if not np.all(np.isfinite(AQ)):
+        raise ValueError("A must contain only finite values (its product with the start "
+                         "block has NaN or inf)")
+    V = np.empty((n, m))
+    AV = np.empty((n, m))
+    fresh = np.zeros(m, dtype=bool)   # columns whose A v came from a float64 product
+    H = np.zeros((m, m))
+    cur = 0
+    anorm = 0.0
+    restarts = 0
+    last_refresh_ratio = math.inf
+    prev_cycle_ratio = math.inf
+    p_keep = max(k, min(m - b, k + (m - k - b + 1) // 2))
+    wmax = max(1, (m - k) // 2)
+
+    def floor() -> float:
+        return _FLOOR_C * math.sqrt(n) * _EPS * anorm
+
+    def report(nconv: int, maxres: float, event: str) -> None:
+        snap = replace(info, iterations=restarts, n_products=op.n_vectors,
+                       n_block_products=op.n_blocks, n_accurate_products=op.n_accurate,
+                       n_converged=nconv, time=time.perf_counter() - t0)
+        if callback is not None:
+            callback(snap)
+        if progress:
+            sys.stderr.write(f"eigsh: {event} {restarts:4d}  products {op.n_vectors:7d}  "
+                             f"converged {nconv:4d}/{k}  max residual {maxres:.2e}  "
+                             f"mode {mode}  {snap.time:8.2f} s\n")
+            sys.stderr.flush()
+
+    while True:
+        # ---- one block step: append Q (and A Q) to the basis
+        if AQ is None:
+            AQ = op.product(Q, accurate=(mode == "accurate"))
+        w = Q.shape[1]
+        V[:, cur:cur + w] = Q
+        AV[:, cur:cur + w] = AQ
+        C = V[:, :cur + w].T @ AQ
+        Hc = C
+        if mode != "accurate" and fresh[:cur].any():
+            # couple the new (float32-product) block to the float64-refreshed vectors
+            # through their accurate products: (A y)^T q, not y^T (A q)_float32
+            idx = np.flatnonzero(fresh[:cur])
+            Hc = C.copy()
+            Hc[idx] = AV[:, idx].T @ Q
+        H[:cur + w, cur:cur + w] = Hc
+        H[cur:cur + w, :cur] = Hc[:cur].T
+        D = Hc[cur:]
+        H[cur:cur + w, cur:cur + w] = 0.5 * (D + D.T)
+        cur += w
+        Qn, Rn = _orth(AQ, V[:, :cur], C, rnd)
+        AQ = None
+        theta, S = _eigh(H[:cur, :cur])
+        anorm = max(anorm, float(np.max(np.abs(theta))))
+        order = _priority(theta, which)
+        sel = order[:k]
+        thr = _thresholds(theta[sel], tol, floor())
+        thr_mode = np.maximum(thr, _FAST_FLOOR * anorm) if mode == "fast" else thr
+        est = _colnorms(Rn @ S[cur - w:cur, sel])
+        full = cur + Qn.shape[1] > m
+        if not (full or np.all(est <= thr_mode)):
+            Q = Qn
+            continue
+        # ---- explicit residuals of the wanted Ritz pairs
+        Sw = S[:, sel]
+        Y = V[:, :cur] @ Sw
+        AY = AV[:, :cur] @ Sw
+        res = _colnorms(AY - Y * theta[sel])
+        ratio = float(np.max(res / thr_mode))
+        done = ratio <= 1.0
+        if mode == "accurate" and done:
+            info.iterations = restarts
+            return theta[sel], Y, res, thr
+        if mode == "accurate":
+            # near the floor, the rounding accumulated in the kept A y over many
+            # restarts can stall the residuals: recompute them (refresh)
+            stagnant = (full and ratio > 1.0 and ratio > 0.9 * prev_cycle_ratio
+                        and float(np.max(res)) <= 1e-9 * anorm)
+        else:
+            stagnant = (full and ratio > 1.0 and ratio > 0.5 * prev_cycle_ratio
+                        and float(np.max(res)) <= 1e-3 * anorm)
+        if done or stagnant:
+            # ---- refresh: float64-accumulated products of the wanted Ritz vectors
+            info.refreshes += 1
+            AYa = op.product(Y, accurate=True)
+            Hy = Y.T @ AYa
+            Hy = 0.5 * (Hy + Hy.T)
+            th, s = _eigh(Hy)
+            o = _priority(th, which)
+            th, s = th[o], s[:, o]
+            Y = Y @ s
+            AY = AYa @ s
+            R = AY - Y * th
+            res = _colnorms(R)
+            anorm = max(anorm, float(np.max(np.abs(th))))
+            thr = _thresholds(th, tol, floor())
+            rr = float(np.max(res / thr))
+            report(int(np.count_nonzero(res <= thr)), float(np.max(res)), "refresh")
+            if rr <= 1.0:
+                info.iterations = restarts
+                return th, Y, res, thr
+            if rr > 0.25 * last_refresh_ratio or not op.has_fast:
+                mode = "accurate"
+            else:
+                mode = "mixed"
+            last_refresh_ratio = rr
+            prev_cycle_ratio = math.inf
+            restarts += 1
+            if restarts > maxiter:
+                _no_convergence(th, Y, res, thr, info, restarts, op, t0)
+            kk = th.size
+            V[:, :kk] = Y
+            AV[:, :kk] = AY
+            H[:] = 0.0
+            H[np.arange(kk), np.arange(kk)] = th
+            cur = kk
+            fresh[:] = False
+            fresh[:kk] = True
+            bad = res > thr
+            W = R[:, bad]
+            if W.shape[1] > wmax:
+                lw, zw = _eigh(W.T @ W)
+                W = W @ zw[:, ::-1][:, :wmax]
+            Q, _ = _orth(W, V[:, :cur], None, rnd)
+            continue
+        if not full:
+            Q = Qn
+            continue
+        # ---- thick restart
+        prev_cycle_ratio = ratio
+        restarts += 1
+        report(int(np.count_nonzero(res <= thr_mode)), float(np.max(res)), "restart")
+        if restarts > maxiter:
+            _no_convergence(theta[sel], Y, res, thr, info, restarts, op, t0)
+        p = min(p_keep, cur, m - Qn.shape[1])
+        keep = order[:p]
+        Sk = S[:, keep]
+        Yk = V[:, :cur] @ Sk
+        AYk = AV[:, :cur] @ Sk
+        V[:, :p] = Yk
+        AV[:, :p] = AYk
+        H[:] = 0.0
+        H[np.arange(p), np.arange(p)] = theta[keep]
+        cur = p
+        fresh[:] = False
+        if mode == "mixed":
+            fresh[:min(p, k)] = True
+        Q = Qn
+
+
+def _no_convergence(theta, Y, res, thr, info, restarts, op, t0) -> None:
+    ok = res <= thr
+    info.iterations = restarts
+    info.n_products = op.n_vectors
+    info.n_block_products = op.n_blocks
+    info.n_accurate_products = op.n_accurate
+    info.residuals = res
+    info.tolerances = thr
+    info.converged = False
+    info.n_converged = int(np.count_nonzero(ok))
+    info.time = time.perf_counter() - t0
+    raise EigshNoConvergence(
+        f"eigsh: no convergence after {restarts - 1} restarts (maxiter); "
+        f"{info.n_converged} of {theta.size} eigenpairs converged",
+        theta[ok], Y[:, ok], info)
+
+
+# ----------------------------------------------------------------------------- public API
+
+def _default_sizes(n: int, k: int, ncv: int | None, block_size: int | None,
+                   matrix_free: bool = False) -> tuple[int, int]:
+    """Block and basis sizes.
+
+    Defaults tuned on 2 cores, where a dense block product is memory-bound only up to
+    ~8 vectors: blocks of ``min(8, max(k, 4))`` vectors and a large basis
+    (``max(4k, k + 16 b, 96)``), which keeps the number of passes over the matrix low.
+    A matrix-free operator regenerates the matrix at every product whatever the block
+    width, so it gets blocks of 32 (and a basis of ``max(4k, k + 8 b, 96)``).
+    """
+    if block_size is None:
+        b = min(32, max(k, 8)) if matrix_free else min(8, max(k, 4))
+        if ncv is not None:
+            b = max(1, min(b, (ncv - k) // 2))
+    else:
+        b = block_size
+    if ncv is None:
+        m = max(4 * k, k + (8 if matrix_free else 16) * b, 96)
+    else:
+        m = ncv
+        if m < k + b:
+            raise ValueError(f"ncv must be >= k + block_size = {k + b}, got {m}")
+    return m, b
+
+
+def eigsh(A: Any, k: int = 6, M: Any = None, sigma: float | None = None, which: str = "LA",
+          v0: np.ndarray | None = None, ncv: int | None = None, maxiter: int | None = None,
+          tol: float = 0, return_eigenvectors: bool = True, Minv: Any = None,
+          OPinv: Any = None, mode: str = "normal", *, block_size: int | None = None,
+          n_threads: int | None = None, seed: SeedLike = None,
+          mixed_precision: bool = False,
+          callback: Callable[[EigshInfo], Any] | None = None, progress: bool = False,
+          return_info: bool = False):
+    """Extreme eigenvalues (and eigenvectors) of a real symmetric matrix.
+
+    A drop-in for :func:`scipy.sparse.linalg.eigsh` on the cases it covers
+    (``which`` in LA/SA/LM/BE, standard problem, no shift-invert), by thick-restarted
+    block Lanczos (module docstring).
+
+    Parameters
+    ----------
+    A : ndarray, PackedSymmetric, fastrmt operator, scipy LinearOperator or sparse matrix
+        Real symmetric ``n x n`` matrix.  Dense float32 arrays, float32 packed matrices
+        and float32-stored fastrmt operators are iterated with float32 products and
+        refined with float64-accumulated ones: the eigenvalues returned are those of the
+        stored matrix.  Symmetry is checked cheaply (a few rows against columns, or two
+        probe vectors); NaN/inf are detected.
+    k : int, default 6
+        Number of eigenvalues, ``1 <= k < n``.
+    M, sigma, Minv, OPinv
+        Not supported (generalized and shift-invert modes): must be None, else
+        :class:`NotImplementedError`.
+    which : {"LA", "SA", "LM", "BE"}, default "LA"
+        Largest algebraic, smallest algebraic, largest magnitude, or both ends
+        (``k // 2`` from the low end, the rest from the high end).  ``"SM"`` is not
+        supported (NotImplementedError).
+    v0 : ndarray, shape (n,), optional
+        Start vector (the first column of the start block; the others are random).
+    ncv : int, optional
+        Basis size (default ``max(4 k, k + 16 block_size, 96)``, ``k + 8 block_size`` for
+        matrix-free operators); ``k + block_size <= ncv <= n``.
+    maxiter : int, optional
+        Maximum number of restarts (default ``10 * n``, as scipy).
+    tol : float, default 0
+        Relative accuracy: a pair is converged when ``||A y - theta y|| <= tol |theta|``
+        (floored at ``16 sqrt(n) eps ||A||``).  0 means machine precision.
+    return_eigenvectors : bool, default True
+        Return ``(w, v)`` rather than ``w``.
+    mode : "normal"
+        Only the standard mode is supported.
+    block_size : int, optional
+        Vectors per block product (default ``min(8, max(k, 4))``; 32 for matrix-free
+        operators).  Eigenvalues of
+        multiplicity up to ``block_size`` are always resolved.
+    n_threads : int, optional
+        Threads for the products and BLAS (None = all).  Never changes the result.
+    seed : None, int, SeedSequence, Generator
+        Seed of the random start block (Philox stream ``STREAM_SOLVER``).  None draws
+        fresh entropy; pass an int for reproducible runs.
+    mixed_precision : bool, default False
+        For float32-stored matrices (dense, packed, fastrmt dense/packed operators):
+        iterate with float32 products, then refine with float64-accumulated ones
+        (module docstring).  Off by default: on a 2-core machine the float64-accumulated
+        product of the stored triangle costs only ~2x the float32 one, and the refinement
+        (a k-wide product and k-wide blocks after it) costs more than it saves.  Either
+        way the eigenvalues are those of the stored matrix in float64.
+    callback : callable, optional
+        Called with an :class:`EigshInfo` snapshot at every restart and refresh.
+    progress : bool, default False
+        Print one status line per restart on stderr.
+    return_info : bool, default False
+        Also return the :class:`EigshInfo` of the run (as the last element).
+
+    Returns
+    -------
+    w : ndarray, shape (k,), float64
+        Eigenvalues, ordered as scipy orders them: ascending when eigenvectors are
+        returned; with ``return_eigenvectors=False``: ascending for LA and BE,
+        descending for SA, ascending magnitude for LM.
+    v : ndarray, shape (n, k), float64
+        Orthonormal eigenvectors, column ``i`` for ``w[i]`` (if ``return_eigenvectors``).
+    info : EigshInfo
+        If ``return_info``.
+
+    Raises
+    ------
+    EigshNoConvergence
+        (a subclass of scipy's ``ArpackNoConvergence``) after ``maxiter`` restarts,
+        carrying the converged pairs.
+    NotImplementedError
+        For the unsupported scipy options.
+    TypeError, ValueError
+        For invalid input (non-square, non-symmetric, NaN/inf, bad ``k``...).
+
+    Examples
+    --------
+    >>> import numpy as np, fastrmt
+    >>> from fastrmt.eigensolver import eigsh
+    >>> W = fastrmt.wigner(1000, seed=0)
+    >>> w = eigsh(W, k=3, return_eigenvectors=False, seed=0)
+    >>> w.shape
+    (3,)
+    """
+    t0 = time.perf_counter()
+    for name, val in (("M", M), ("sigma", sigma), ("Minv", Minv), ("OPinv", OPinv)):
+        if val is not None:
+            raise NotImplementedError(
+                f"{name} is not supported by fastrmt.eigsh (standard symmetric problem "
+                f"only, no generalized or shift-invert mode); got {name}={val!r:.60}. "
+                f"Use scipy.sparse.linalg.eigsh for it")
+    if not isinstance(mode, str):
+        raise TypeError(f"mode must be a str, got {mode!r} (type {type(mode).__name__})")
+    if mode != "normal":
+        raise NotImplementedError(f"mode={mode!r} is not supported by fastrmt.eigsh "
+                                  f"(only mode='normal')")
+    if isinstance(which, str) and which == "SM":
+        raise NotImplementedError("which='SM' is not supported by fastrmt.eigsh (it needs "
+                                  "shift-invert); use scipy.sparse.linalg.eigsh with "
+                                  "sigma=0")
+    which = check_choice("which", which, WHICH)
+    k = check_int("k", k, min_value=1)
+    tol = check_real("tol", tol, min_value=0.0)
+    return_eigenvectors = check_bool("return_eigenvectors", return_eigenvectors)
+    progress = check_bool("progress", progress)
+    return_info = check_bool("return_info", return_info)
+    mixed_precision = check_bool("mixed_precision", mixed_precision)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
+    if maxiter is not None:
+        maxiter = check_int("maxiter", maxiter, min_value=1)
+    if block_size is not None:
+        block_size = check_int("block_size", block_size, min_value=1)
+    if ncv is not None:
+        ncv = check_int("ncv", ncv, min_value=2)
+    key = as_key(seed)
+    op = _as_operator(A)
+    n = op.n
+    if not mixed_precision:
+        op.has_fast = False
+    if k >= n:
+        raise ValueError(f"k must be < n = {n} (the order of A), got k={k}; use "
+                         f"numpy.linalg.eigvalsh for all eigenvalues")
+    if ncv is not None and ncv > n:
+        raise ValueError(f"ncv must be <= n = {n}, got {ncv}")
+    if v0 is not None:
+        v0 = check_array("v0", v0, ndim=1)
+        if v0.shape[0] != n:
+            raise ValueError(f"v0 must have shape ({n},), got {v0.shape}")
+        if not np.any(v0):
+            raise ValueError("v0 must be a non-zero vector")
+    m, b = _default_sizes(n, k, ncv, block_size, matrix_free="matrix-free" in op.kind)
+    if maxiter is None:
+        maxiter = 10 * n
+    info = EigshInfo(block_size=b, ncv=m)
+    if n > max(_DENSE_N, 2 * (m + b)):
+        check_memory(f"the Lanczos basis and its products (2 x {n} x {m} float64)",
+                     16 * n * m, hint="lower ncv or block_size")
+    tol_eff = tol if tol > 0 else _EPS
+    with thread_limit(n_threads) as nt, _serial():
+        # BLAS on one thread for the solver's own dense algebra (a multithreaded gemm's
+        # rounding depends on the thread count); the products use nt threads.
+        op.nt = nt
+        if n <= max(_DENSE_N, 2 * (m + b)):
+            lam, X, res, thr = _solve_dense(op, k, which, tol_eff, info)
+            info.ncv = n
+        else:
+            lam, X, res, thr = _solve(op, k, which, tol_eff, maxiter, min(m, n), b, key, v0,
+                                      info, callback, progress, t0)
+    o = _scipy_order(lam, which, return_eigenvectors)
+    lam, X, res, thr = lam[o], X[:, o], res[o], thr[o]
+    info.n_products = op.n_vectors
+    info.n_block_products = op.n_blocks
+    info.n_accurate_products = op.n_accurate
+    info.residuals = res
+    info.tolerances = thr
+    info.n_converged = int(np.count_nonzero(res <= thr))
+    info.converged = info.n_converged == k
+    info.time = time.perf_counter() - t0
+    out: tuple = (lam, np.ascontiguousarray(X)) if return_eigenvectors else (lam,)
+    if return_info:
+        out = out + (info,)
+    return out[0] if len(out) == 1 else out
+
+
+def top_eigenvalues(A: Any, k: int, *, which: str = "LA", tol: float = 0,
+                    n_threads: int | None = None, seed: SeedLike = 0,
+                    **kwargs: Any) -> np.ndarray:
+    """The ``k`` most extreme eigenvalues, most extreme first.
+
+    ``which="LA"`` (default): the k largest in decreasing order; ``"SA"``: the k smallest
+    in increasing order; ``"LM"``: by decreasing magnitude.  A thin wrapper of
+    :func:`eigsh` (no eigenvectors; ``seed=0`` by default, so repeated calls agree);
+    other keyword arguments are passed on.
+    """
+    which = check_choice("which", which, ("LA", "SA", "LM"))
+    w = eigsh(A, k, which=which, tol=tol, return_eigenvectors=False, n_threads=n_threads,
+              seed=seed, **kwargs)
+    return w[_priority(w, which)]
+
+
+def eigvals_above(A: Any, threshold: float, *, which: str = "LA", k0: int = 8,
+                  max_k: int = 512, tol: float = 0, return_eigenvectors: bool = False,
+                  n_threads: int | None = None, seed: SeedLike = 0, **kwargs: Any):
+    """Every eigenvalue above ``threshold`` (``which="LA"``) or below it (``"SA"``).
+
+    The number of such eigenvalues need not be known: :func:`eigsh` is run for ``k0``
+    eigenvalues, then for twice as many, ... until the least extreme eigenvalue found
+    lies on the other side of the threshold (so that every eigenvalue beyond it is
+    among those found), or ``k`` would exceed ``max_k``.
+
+    Parameters
+    ----------
+    A : matrix or operator accepted by :func:`eigsh`
+    threshold : float
+        For example the predicted right edge of the bulk.
+    which : {"LA", "SA"}
+    k0 : int, default 8
+        First number of eigenvalues tried.
+    max_k : int, default 512
+        Largest number of eigenvalues computed.
+    tol, n_threads, seed, kwargs
+        As in :func:`eigsh`.
+    return_eigenvectors : bool, default False
+        Also return the eigenvectors (columns).
+
+    Returns
+    -------
+    w : ndarray, float64
+        The eigenvalues beyond the threshold, most extreme first (may be empty).
+    v : ndarray, shape (n, len(w))
+        If ``return_eigenvectors``.
+
+    Raises
+    ------
+    ThresholdNotReached
+        If ``max_k`` eigenvalues (or all but one) are all beyond the threshold.
+    """
+    threshold = check_real("threshold", threshold)
+    which = check_choice("which", which, ("LA", "SA"))
+    k0 = check_int("k0", k0, min_value=1)
+    max_k = check_int("max_k", max_k, min_value=1)
+    return_eigenvectors = check_bool("return_eigenvectors", return_eigenvectors)
+    shape = getattr(A, "shape", None)
+    if shape is None:
+        shape = np.shape(A)
+    n = int(shape[0]) if len(shape) else 0
+    k = min(k0, max_k, max(n - 1, 1))
+    sign = 1.0 if which == "LA" else -1.0
+    while True:
+        w, v = eigsh(A, k, which=which, tol=tol, n_threads=n_threads, seed=seed, **kwargs)
+        o = _priority(w, which)
+        w, v = w[o], v[:, o]
+        beyond = sign * (w - threshold) > 0
+        if not np.all(beyond):
+            w, v = w[beyond], v[:, beyond]
+            return (w, v) if return_eigenvectors else w
+        if k >= min(max_k, n - 1):
+            raise ThresholdNotReached(
+                f"eigvals_above: all {k} eigenvalues found are "
+                f"{'above' if which == 'LA' else 'below'} threshold={threshold}; "
+                f"raise max_k (currently {max_k})", w)
+        k = min(2 * k, max_k, n - 1)
+
+
+def _warmup() -> None:
+    """Compile the start-block kernel on a tiny input."""
+    _random_block(4, 2, 0, Key(0, 0))
+    _probe_vectors(4, 2)

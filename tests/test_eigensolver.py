@@ -1,0 +1,357 @@
+"""Tests of fastrmt.eigensolver (block Lanczos eigsh) against dense LAPACK and scipy."""
+import numpy as np
+import pytest
+import scipy.sparse
+import scipy.sparse.linalg as sla
+
+import fastrmt
+from fastrmt import PackedSymmetric
+from fastrmt.eigensolver import (EigshInfo, EigshNoConvergence, ThresholdNotReached, eigsh,
+                                 eigvals_above, top_eigenvalues)
+from fastrmt.packed import packed_size
+
+from . import reference_eigensolver as ref
+
+WHICH = ["LA", "SA", "LM", "BE"]
+# eigenvalue error allowed, relative to ||A|| (float32 storage is solved as stored, in
+# float64 arithmetic, so both dtypes get the same tolerance)
+EIG_TOL = 1e-11
+RES_TOL = 1e-9
+
+
+def _spiked(n=600, dtype=np.float64, seed=0):
+    spikes = [4.0, 3.0, 2.5, -3.5, -2.6, 1.6]
+    return ref.spiked_wigner(n, spikes, seed=seed, dtype=dtype)
+
+
+def _check(A, w, v, k, which, with_vectors=True):
+    D = ref.dense64(A)
+    anorm = np.max(np.abs(np.linalg.eigvalsh(D)))
+    expected = ref.eigsh_reference(D, k, which, with_vectors)
+    assert w.shape == (k,) and w.dtype == np.float64
+    np.testing.assert_allclose(w, expected, rtol=0, atol=EIG_TOL * anorm)
+    if v is not None:
+        assert v.shape == (D.shape[0], k) and v.dtype == np.float64
+        assert np.max(ref.residuals(D, w, v)) <= RES_TOL * anorm
+        np.testing.assert_allclose(v.T @ v, np.eye(k), atol=1e-10)
+
+
+@pytest.mark.parametrize("which", WHICH)
+def test_spiked_matches_eigvalsh(which, dtype):
+    A = _spiked(dtype=dtype)
+    w, v = eigsh(A, 5, which=which, seed=1)
+    _check(A, w, v, 5, which)
+
+
+@pytest.mark.parametrize("which", WHICH)
+def test_values_only_order_matches_scipy(which):
+    A = _spiked(n=400, seed=3)
+    w = eigsh(A, 4, which=which, return_eigenvectors=False, seed=0)
+    _check(A, w, None, 4, which, with_vectors=False)
+    ws = sla.eigsh(A, 4, which=which, return_eigenvectors=False)
+    np.testing.assert_allclose(w, ws, atol=1e-9)
+    ws, vs = sla.eigsh(A, 4, which=which)
+    w, v = eigsh(A, 4, which=which, seed=0)
+    np.testing.assert_allclose(w, ws, atol=1e-9)
+    assert v.shape == vs.shape
+    np.testing.assert_allclose(np.abs(np.sum(v * vs, axis=0)), 1.0, atol=1e-8)
+
+
+@pytest.mark.parametrize("which", ["LA", "SA"])
+def test_pure_wigner_edge(which):
+    """The hard case: no spikes, the wanted eigenvalues crowd at the bulk edge."""
+    A = fastrmt.wigner(700, seed=11)
+    w, v = eigsh(A, 6, which=which, seed=2)
+    _check(A, w, v, 6, which)
+
+
+def test_repeated_eigenvalues_up_to_block_size():
+    rng = np.random.default_rng(5)
+    top = [5.0] * 4 + [4.0] * 3 + [3.5]
+    lam = np.concatenate([top, rng.uniform(-2, 2, 392)])
+    A = ref.with_spectrum(lam, seed=6)
+    w, v = eigsh(A, 8, block_size=4, seed=0)
+    np.testing.assert_allclose(w, np.sort(top), atol=1e-11)
+    assert np.max(ref.residuals(A, w, v)) < 1e-10
+    np.testing.assert_allclose(v.T @ v, np.eye(8), atol=1e-10)   # no spurious copies
+
+
+def test_multiplicity_larger_than_k_window():
+    """k cuts through a multiplet: any k of the copies, no ghost."""
+    rng = np.random.default_rng(7)
+    lam = np.concatenate([[3.0] * 5, rng.uniform(-1, 1, 295)])
+    A = ref.with_spectrum(lam, seed=8)
+    w, v = eigsh(A, 3, block_size=5, seed=0)
+    np.testing.assert_allclose(w, [3.0] * 3, atol=1e-11)
+    np.testing.assert_allclose(v.T @ v, np.eye(3), atol=1e-10)
+
+
+def test_tight_cluster():
+    rng = np.random.default_rng(9)
+    top = 3.0 + 1e-7 * np.arange(6)
+    lam = np.concatenate([top, rng.uniform(-2, 2, 394)])
+    A = ref.with_spectrum(lam, seed=10)
+    w, v = eigsh(A, 6, seed=0)
+    np.testing.assert_allclose(w, top, atol=1e-11)
+    assert np.max(ref.residuals(A, w, v)) < 1e-10
+
+
+def test_negative_spectrum_sa():
+    A = -_spiked(n=500, seed=4) - 10.0 * np.eye(500)
+    w, v = eigsh(A, 4, which="SA", seed=0)
+    _check(A, w, v, 4, "SA")
+    assert np.all(w < -10)
+
+
+@pytest.mark.parametrize("mixed", [False, True])
+def test_float32_storage_solved_as_stored(mixed):
+    """Eigenvalues of the stored float32 matrix to float64 accuracy (not to 1e-7)."""
+    A = _spiked(n=800, dtype=np.float32, seed=12)
+    w, v, info = eigsh(A, 6, seed=0, return_info=True, mixed_precision=mixed)
+    exact = np.linalg.eigvalsh(A.astype(np.float64))[-6:]
+    np.testing.assert_allclose(w, exact, rtol=1e-12, atol=0)
+    assert np.max(ref.residuals(A, w, v)) < 1e-10
+    if mixed:   # float32 products, then float64-accumulated refreshes
+        assert info.n_accurate_products > 0 and info.refreshes >= 1
+        assert info.n_accurate_products < info.n_products
+    else:
+        assert info.n_accurate_products == 0 and info.refreshes == 0
+
+
+@pytest.mark.parametrize("which", ["SA", "BE"])
+def test_mixed_precision_packed_and_ends(which):
+    W = fastrmt.wigner(700, seed=23, dtype=np.float32, layout="packed")
+    w, v = eigsh(W, 5, which=which, seed=0, mixed_precision=True)
+    _check(W, w, v, 5, which)
+
+
+@pytest.mark.parametrize("tol", [1e-4, 1e-8])
+def test_tol_is_residual_criterion(tol):
+    A = _spiked(n=500, seed=13)
+    w, v, info = eigsh(A, 4, tol=tol, seed=0, return_info=True)
+    res = ref.residuals(A, w, v)
+    assert np.all(res <= tol * np.abs(w) * (1 + 1e-6))
+    np.testing.assert_allclose(res, info.residuals, rtol=1e-3, atol=1e-13)
+    exact = np.linalg.eigvalsh(A)[-4:]
+    assert np.max(np.abs(w - exact)) <= tol * 5   # eigenvalue error <= residual^2/gap
+
+
+def test_linear_operator_inputs():
+    A = _spiked(n=500, seed=14)
+    expected = np.linalg.eigvalsh(A)[-4:]
+    ops = [
+        sla.aslinearoperator(A),
+        sla.LinearOperator(A.shape, matvec=lambda x: A @ x, dtype=np.float64),
+        scipy.sparse.csr_matrix(A),
+    ]
+    for op in ops:
+        w, v = eigsh(op, 4, seed=0)
+        np.testing.assert_allclose(w, expected, atol=1e-11)
+        assert np.max(ref.residuals(A, w, v)) < 1e-9
+
+
+def test_fortran_and_int_arrays():
+    A = _spiked(n=300, seed=15)
+    w1 = eigsh(A, 3, seed=0, return_eigenvectors=False)
+    w2 = eigsh(np.asfortranarray(A), 3, seed=0, return_eigenvectors=False)
+    np.testing.assert_allclose(w1, w2, atol=1e-12)
+    B = np.rint(A * 10).astype(np.int64)
+    B = np.triu(B) + np.triu(B, 1).T
+    w3 = eigsh(B, 3, seed=0, return_eigenvectors=False)
+    np.testing.assert_allclose(w3, np.linalg.eigvalsh(B.astype(float))[-3:], atol=1e-10)
+
+
+def test_packed_symmetric_input(dtype):
+    n = 500
+    W = fastrmt.wigner(n, seed=21, dtype=dtype, layout="packed")
+    D = W.to_dense()
+    w, v = eigsh(W, 4, which="BE", seed=0)
+    _check(D, w, v, 4, "BE")
+
+
+def test_deformed_wigner_operator_input(dtype):
+    operators = pytest.importorskip("fastrmt.operators")
+    signals = pytest.importorskip("fastrmt.signals")
+    n = 600
+    S = signals.make_signal(n, spikes=[4.0, 3.0, 2.0], bulk=np.zeros(n - 3))
+    for storage in ("dense", "packed", "matrix-free"):
+        W = operators.deformed_wigner(n, S, storage=storage, dtype=dtype, seed=3)
+        w, v = eigsh(W, 4, seed=0)
+        D = W.to_dense()
+        _check(D, w, v, 4, "LA")
+
+
+def test_small_matrix_dense_path():
+    A = _spiked(n=60, seed=16)
+    w, v, info = eigsh(A, 5, which="LM", seed=0, return_info=True)
+    assert info.method == "dense"
+    _check(A, w, v, 5, "LM")
+
+
+@pytest.mark.parametrize("kind", ["f32", "f64", "f32-mixed"])
+def test_bit_identical_across_threads_and_reproducible(kind):
+    A = _spiked(n=700, dtype=np.float64 if kind == "f64" else np.float32, seed=17)
+    kw = {"mixed_precision": kind.endswith("mixed")}
+    w1, v1 = eigsh(A, 5, seed=42, n_threads=1, **kw)
+    w2, v2 = eigsh(A, 5, seed=42, n_threads=2, **kw)
+    w3, v3 = eigsh(A, 5, seed=42, **kw)
+    np.testing.assert_array_equal(w1, w2)
+    np.testing.assert_array_equal(v1, v2)
+    np.testing.assert_array_equal(w1, w3)
+
+
+def test_v0_and_seed_change_path_not_result():
+    A = _spiked(n=500, seed=18)
+    v0 = np.ones(500)
+    w1 = eigsh(A, 4, v0=v0, seed=0, return_eigenvectors=False)
+    w2 = eigsh(A, 4, seed=123, return_eigenvectors=False)
+    np.testing.assert_allclose(w1, w2, atol=1e-11)
+
+
+def test_info_callback_progress(capsys):
+    A = fastrmt.wigner(500, seed=19)
+    seen = []
+    w, v, info = eigsh(A, 4, seed=0, callback=seen.append, progress=True, return_info=True,
+                       block_size=4, ncv=20)
+    assert isinstance(info, EigshInfo) and info.converged and info.n_converged == 4
+    assert info.iterations >= 1 and len(seen) >= 1
+    assert all(isinstance(s, EigshInfo) for s in seen)
+    assert info.n_products >= info.n_block_products * 1 > 0
+    assert info.block_size == 4 and info.ncv == 20
+    assert info.residuals.shape == (4,) and np.all(info.residuals <= info.tolerances)
+    assert "eigsh: restart" in capsys.readouterr().err
+
+
+def test_no_convergence_carries_converged_pairs():
+    A = fastrmt.wigner(600, seed=20)
+    with pytest.raises(EigshNoConvergence) as exc:
+        eigsh(A, 6, maxiter=1, block_size=2, ncv=16, seed=0)
+    err = exc.value
+    assert isinstance(err, sla.ArpackNoConvergence)
+    assert err.eigenvectors.shape == (600, err.eigenvalues.size)
+    assert err.info.converged is False
+    assert "no convergence" in str(err)
+
+
+def test_top_eigenvalues_and_eigvals_above():
+    A = ref.spiked_wigner(800, [5.0, 4.0, 3.5, 3.0, 2.5, 2.0, 1.5], seed=22)
+    lam = np.linalg.eigvalsh(A)
+    np.testing.assert_allclose(top_eigenvalues(A, 3), lam[::-1][:3], atol=1e-11)
+    np.testing.assert_allclose(top_eigenvalues(A, 3, which="SA"), lam[:3], atol=1e-11)
+    edge = 2.15   # the bulk edge is 2 (+ finite-n fluctuations)
+    got = eigvals_above(A, edge, k0=2)
+    expected = lam[lam > edge][::-1]
+    assert got.size == expected.size >= 5
+    np.testing.assert_allclose(got, expected, atol=1e-11)
+    w, v = eigvals_above(A, -edge, which="SA", k0=2, return_eigenvectors=True)
+    np.testing.assert_allclose(w, lam[lam < -edge], atol=1e-11)
+    with pytest.raises(ThresholdNotReached, match="raise max_k") as exc:
+        eigvals_above(A, 0.0, k0=2, max_k=4)
+    assert exc.value.eigenvalues.size == 4
+
+
+# ---------------------------------------------------------------------- rejected input
+
+A_OK = ref.spiked_wigner(200, [3.0], seed=30)
+
+
+@pytest.mark.parametrize("kwargs,exc,match", [
+    ({"M": np.eye(200)}, NotImplementedError, "M is not supported"),
+    ({"sigma": 0.5}, NotImplementedError, "sigma is not supported"),
+    ({"Minv": np.eye(200)}, NotImplementedError, "Minv is not supported"),
+    ({"OPinv": np.eye(200)}, NotImplementedError, "OPinv is not supported"),
+    ({"mode": "buckling"}, NotImplementedError, "mode='buckling' is not supported"),
+    ({"which": "SM"}, NotImplementedError, "which='SM' is not supported"),
+    ({"which": "XX"}, ValueError, "which must be one of"),
+    ({"which": 3}, TypeError, "which must be one of"),
+    ({"k": 0}, ValueError, "k must be >= 1, got 0"),
+    ({"k": 200}, ValueError, "k must be < n = 200"),
+    ({"k": 2.0}, TypeError, "k must be an integer"),
+    ({"tol": -1e-3}, ValueError, "tol must be >= 0"),
+    ({"tol": "x"}, TypeError, "tol must be a real number"),
+    ({"tol": float("nan")}, ValueError, "tol must be finite"),
+    ({"maxiter": 0}, ValueError, "maxiter must be >= 1"),
+    ({"maxiter": 1.5}, TypeError, "maxiter must be an integer"),
+    ({"ncv": 3}, ValueError, "ncv must be >= k"),
+    ({"ncv": 500}, ValueError, "ncv must be <= n = 200"),
+    ({"block_size": 0}, ValueError, "block_size must be >= 1"),
+    ({"v0": np.ones(5)}, ValueError, r"v0 must have shape \(200,\)"),
+    ({"v0": np.zeros(200)}, ValueError, "v0 must be a non-zero vector"),
+    ({"return_eigenvectors": 1}, TypeError, "return_eigenvectors must be a bool"),
+    ({"callback": 3}, TypeError, "callback must be callable"),
+    ({"mixed_precision": "yes"}, TypeError, "mixed_precision must be a bool"),
+    ({"seed": -1}, ValueError, "seed must be a non-negative integer"),
+    ({"n_threads": 0}, ValueError, "n_threads must be a positive or negative"),
+])
+def test_rejects_bad_arguments(kwargs, exc, match):
+    kw = {"k": 3}
+    kw.update(kwargs)
+    k = kw.pop("k")
+    with pytest.raises(exc, match=match):
+        eigsh(A_OK, k, **kw)
+
+
+def test_rejects_non_square():
+    with pytest.raises(ValueError, match=r"A must be a square matrix, got shape \(3, 4\)"):
+        eigsh(np.zeros((3, 4)), 1)
+
+
+def test_rejects_non_square_operator():
+    op = sla.LinearOperator((5, 6), matvec=lambda x: x[:5], dtype=np.float64)
+    with pytest.raises(ValueError, match=r"A must be a square operator, got shape \(5, 6\)"):
+        eigsh(op, 1)
+
+
+def test_rejects_non_symmetric_array():
+    B = A_OK.copy()
+    B[0, 1] += 0.1
+    with pytest.raises(ValueError, match=r"A must be symmetric: A\[0, 1\]"):
+        eigsh(B, 2)
+
+
+def test_rejects_non_symmetric_operator():
+    rng = np.random.default_rng(0)
+    B = rng.standard_normal((300, 300))
+    with pytest.raises(ValueError, match="A must be symmetric: x\\^T A y"):
+        eigsh(sla.aslinearoperator(B), 2)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_rejects_nan_inf_array(bad):
+    B = A_OK.copy()
+    B[150, 170] = B[170, 150] = bad
+    with pytest.raises(ValueError, match="A must contain only finite values"):
+        eigsh(B, 2)
+
+
+def test_rejects_nan_operator():
+    B = A_OK.copy()
+    B[7, 7] = np.nan
+    with pytest.raises(ValueError, match="A must contain only finite values"):
+        eigsh(sla.aslinearoperator(B), 2)
+
+
+def test_rejects_complex_and_non_numeric():
+    with pytest.raises(TypeError, match="A must be real, got dtype complex128"):
+        eigsh(A_OK.astype(complex), 2)
+    with pytest.raises(TypeError, match="A must be a numpy array, a PackedSymmetric"):
+        eigsh("matrix", 2)
+    with pytest.raises(TypeError, match="must be an array of real numbers"):
+        eigsh(np.array([["a", "b"], ["c", "d"]]), 1)
+
+
+def test_rejects_bad_eigvals_above_args():
+    with pytest.raises(ValueError, match="which must be one of"):
+        eigvals_above(A_OK, 2.0, which="LM")
+    with pytest.raises(ValueError, match="threshold must be finite"):
+        eigvals_above(A_OK, float("inf"))
+    with pytest.raises(ValueError, match="max_k must be >= 1"):
+        eigvals_above(A_OK, 2.0, max_k=0)
+
+
+def test_packed_nan_detected():
+    n = 300
+    data = np.zeros(packed_size(n))
+    data[5] = np.nan
+    with pytest.raises(ValueError, match="A must contain only finite values"):
+        eigsh(PackedSymmetric(data, n), 2)
