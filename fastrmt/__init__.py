@@ -19,11 +19,15 @@ from .freeprob import (bulk_support, density, outlier_threshold, phi, phi_invers
                        predict_outliers, spikes_from_outliers)
 from .sampling import DISTRIBUTIONS, wigner, wigner_spec
 from .signals import Signal, bulk_quantiles, make_signal
+from .weights import analyze_weights, prune_file, prune_weights
 
 __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    "analyze_weights",
+    "prune_file",
+    "prune_weights",
     "DISTRIBUTIONS",
     "DeformedWigner",
     "EigshInfo",
@@ -58,7 +62,7 @@ __all__ = [
 
 # Modules whose ``_warmup()`` compiles their kernels; see :func:`warmup`.
 _WARMUP_MODULES = ["fastrmt.sampling", "fastrmt.signals", "fastrmt.operators", "fastrmt.freeprob",
-                   "fastrmt.eigensolver"]
+                   "fastrmt.eigensolver", "fastrmt.weights"]
 
 
 def warmup(verbose: bool = False) -> None:

@@ -1,0 +1,221 @@
+"""``fastrmt analyze`` and ``fastrmt prune``: the weight-matrix subcommands.
+
+``fastrmt.cli`` registers them with :func:`add_analyze_parser` and
+:func:`add_prune_parser`; each sets ``func=handler`` returning the exit status:
+0 on success, 2 on a bad file or argument (a one-line message on stderr, no output file
+written).  :func:`main_for_tests` builds a parser with just these two subcommands.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from typing import Sequence
+
+__all__ = ["add_analyze_parser", "add_prune_parser", "main_for_tests"]
+
+
+def _err(cmd: str, msg: str) -> int:
+    print(f"fastrmt {cmd}: error: {msg}", file=sys.stderr)
+    return 2
+
+
+def _progress(quiet: bool):
+    if quiet:
+        return False
+
+    def show(i: int, total: int, name: str) -> None:
+        print(f"[{i}/{total}] {name}", file=sys.stderr, flush=True)
+
+    return show
+
+
+def _threads(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid thread count {text!r}") from None
+    if v == 0:
+        raise argparse.ArgumentTypeError("thread count must not be 0")
+    return v
+
+
+def _keep(text: str) -> str | int:
+    if text == "outliers":
+        return text
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--keep must be 'outliers' or a rank (int >= 0), got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"--keep rank must be >= 0, got {v}")
+    return v
+
+
+def _share(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid share {text!r}") from None
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"--bulk-share must be in [0, 1], got {v}")
+    return v
+
+
+def _margin(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid margin {text!r}") from None
+    if not (v >= 0.0 and v < float("inf")):
+        raise argparse.ArgumentTypeError(f"--margin must be a finite number >= 0, got {v}")
+    return v
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    from .weights import METHODS
+
+    p.add_argument("--method", choices=METHODS, default="bema",
+                   help="noise-level estimator: BEMA quantile regression (default) or "
+                        "Gavish-Donoho median matching")
+    p.add_argument("--margin", type=_margin, default=3.0,
+                   help="outlier threshold = bulk edge + MARGIN x Tracy-Widom scale "
+                        "(default 3)")
+    p.add_argument("--threads", type=_threads, default=None,
+                   help="threads (default: all cores; negative counts back)")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
+def add_analyze_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``analyze FILE ...`` on an argparse ``subparsers`` object."""
+    from .weights import MODELS, SOLVERS
+
+    p = subparsers.add_parser(
+        "analyze", help="noise level, outliers and de-noised spikes of every 2-D layer",
+        description="Random-matrix analysis of the 2-D layers of a weight file "
+                    "(.npy, .npz, .safetensors, .pt/.pth): per layer the noise level sigma, "
+                    "the bulk edge, the outliers beyond it and their de-noised values.")
+    p.add_argument("file", help="weight file")
+    _common(p)
+    p.add_argument("--model", choices=MODELS, default="auto",
+                   help="auto: symmetric part (Wigner) for square layers, singular values "
+                        "(Marchenko-Pastur) otherwise")
+    p.add_argument("--solver", choices=SOLVERS, default="auto",
+                   help="auto: full spectrum (LAPACK) up to 3072 on the short side, block "
+                        "Lanczos for the outliers only above")
+    p.add_argument("--plot", metavar="DIR", help="write one PNG per layer into DIR")
+    p.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    p.add_argument("--csv", metavar="FILE", help="also write the per-layer table as CSV")
+    p.add_argument("--out", metavar="DIR",
+                   help="write report.json and report.csv into DIR (created if needed)")
+    p.add_argument("--top", type=int, default=3, help="outliers shown per layer (default 3)")
+    p.set_defaults(func=_analyze)
+    return p
+
+
+def add_prune_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``prune FILE --out FILE2 ...`` on an argparse ``subparsers`` object."""
+    p = subparsers.add_parser(
+        "prune", help="keep the signal part (outliers) of every 2-D layer",
+        description="Replace every 2-D layer by its signal part: the singular components "
+                    "beyond the noise bulk (optionally shrunk, optionally plus a share of "
+                    "the bulk). Writes the same format; never overwrites the input.")
+    p.add_argument("file", help="input weight file")
+    p.add_argument("--out", required=True, metavar="FILE2",
+                   help="output file (same format as the input)")
+    _common(p)
+    p.add_argument("--keep", type=_keep, default="outliers",
+                   help="'outliers' (default) or a rank to keep per layer")
+    p.add_argument("--shrink", nargs="?", const="optimal", default="none",
+                   choices=("none", "optimal", "denoised"),
+                   help="shrink the kept outliers: optimal (Gavish-Donoho, the default when "
+                        "the flag is given alone) or denoised (BGN signal values)")
+    p.add_argument("--bulk-share", type=_share, default=0.0,
+                   help="also keep this share of the bulk components (0..1)")
+    p.add_argument("--min-dim", type=int, default=32,
+                   help="copy layers with a short side below this unchanged (default 32)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing output file (never the input)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    p.set_defaults(func=_prune)
+    return p
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "layer"
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from .weights import analyze_weights, plot_layer
+
+    try:
+        rep = analyze_weights(args.file, method=args.method, margin=args.margin,
+                              model=args.model, solver=args.solver, n_threads=args.threads,
+                              progress=_progress(args.quiet))
+    except (ValueError, TypeError, OSError) as exc:
+        return _err("analyze", _line(exc))
+    try:
+        if args.json:
+            print(rep.to_json(indent=1))
+        else:
+            print(rep.table(top=max(args.top, 0)))
+        if args.csv:
+            rep.to_csv(args.csv)
+        if args.out:
+            os.makedirs(args.out, exist_ok=True)
+            with open(os.path.join(args.out, "report.json"), "w") as fh:
+                json.dump(rep.to_dict(), fh, indent=1)
+            rep.to_csv(os.path.join(args.out, "report.csv"))
+        if args.plot:
+            os.makedirs(args.plot, exist_ok=True)
+            used: set[str] = set()
+            for rec in rep.layers:
+                base = _safe_name(rec.name)
+                stem, k = base, 1
+                while stem in used:
+                    k += 1
+                    stem = f"{base}_{k}"
+                used.add(stem)
+                plot_layer(rec, os.path.join(args.plot, stem + ".png"))
+    except OSError as exc:
+        return _err("analyze", _line(exc))
+    return 0
+
+
+def _prune(args: argparse.Namespace) -> int:
+    from .weights import prune_file
+
+    try:
+        rep = prune_file(args.file, args.out, keep=args.keep, shrink=args.shrink,
+                         bulk_share=args.bulk_share, overwrite=args.overwrite,
+                         method=args.method, margin=args.margin, min_dim=args.min_dim,
+                         n_threads=args.threads, progress=_progress(args.quiet))
+    except (ValueError, TypeError, OSError) as exc:
+        return _err("prune", _line(exc))
+    if args.json:
+        print(json.dumps(rep.to_dict(), indent=1))
+    else:
+        print(rep.table())
+        print(f"wrote {args.out}")
+    return 0
+
+
+def _line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def main_for_tests(argv: Sequence[str]) -> int:
+    """Run ``analyze``/``prune`` as the ``fastrmt`` command would; return the exit status."""
+    parser = argparse.ArgumentParser(prog="fastrmt")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_analyze_parser(sub)
+    add_prune_parser(sub)
+    try:
+        args = parser.parse_args(list(argv))
+    except SystemExit as exc:  # argparse: usage errors exit 2
+        return int(exc.code) if isinstance(exc.code, int) else 2
+    return int(args.func(args))
