@@ -15,6 +15,7 @@ from .operators import DeformedWigner, deformed_wigner, dense_matmat
 from .packed import PackedSymmetric
 from .eigensolver import (EigshInfo, EigshNoConvergence, ThresholdNotReached, eigsh,
                           eigvals_above, top_eigenvalues)
+from .experiment import ExperimentResult, experiment
 from .freeprob import (bulk_support, density, outlier_threshold, phi, phi_inverse, phi_prime,
                        predict_outliers, spikes_from_outliers)
 from .sampling import DISTRIBUTIONS, wigner, wigner_spec
@@ -32,6 +33,7 @@ __all__ = [
     "DeformedWigner",
     "EigshInfo",
     "EigshNoConvergence",
+    "ExperimentResult",
     "Key",
     "PackedSymmetric",
     "Signal",
@@ -41,6 +43,7 @@ __all__ = [
     "density",
     "eigsh",
     "eigvals_above",
+    "experiment",
     "freeprob",
     "measures",
     "outlier_threshold",

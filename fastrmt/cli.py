@@ -1,0 +1,273 @@
+"""The ``fastrmt`` command (also ``python -m fastrmt``).
+
+Subcommands:
+
+* ``demo``: the main job — one :func:`fastrmt.experiment` with built-in defaults
+  (n = 4000, uniform bulk, r = floor(sqrt(n)) spikes), the comparison table, a summary and
+  a figure;
+* ``sweep``: the convergence study on Dask (resumable, with a progress bar);
+* ``bench``: the benchmark suite, printed as the README's table;
+* ``analyze`` / ``prune``: weight matrices (see :mod:`fastrmt.weights`).
+
+Bad arguments exit with status 2 and a one-line message naming the argument.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Sequence
+
+__all__ = ["main", "build_parser"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (status 2)."""
+
+    def error(self, message: str):  # noqa: D401
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _int(name: str, lo: int | None = None):
+    def conv(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
+        if lo is not None and v < lo:
+            raise argparse.ArgumentTypeError(f"{name} must be >= {lo}, got {v}")
+        return v
+    return conv
+
+
+def _float(name: str, positive: bool = False):
+    def conv(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
+        if v != v or v in (float("inf"), float("-inf")):
+            raise argparse.ArgumentTypeError(f"{name} must be finite, got {text!r}")
+        if positive and v <= 0:
+            raise argparse.ArgumentTypeError(f"{name} must be > 0, got {v}")
+        return v
+    return conv
+
+
+def _threads(text: str) -> int:
+    v = _int("--n-threads")(text)
+    if v == 0:
+        raise argparse.ArgumentTypeError("--n-threads must not be 0 (None = all cores: omit it)")
+    return v
+
+
+def _spikes(text: str) -> list[float]:
+    try:
+        vals = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--spikes must be a comma-separated list of numbers, got {text!r}") from None
+    if not vals:
+        raise argparse.ArgumentTypeError("--spikes must list at least one value")
+    return vals
+
+
+def _kv(text: str) -> tuple[str, float]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"--bulk-param must be KEY=VALUE, got {text!r}")
+    k, v = text.split("=", 1)
+    try:
+        return k.strip(), float(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--bulk-param value must be a number, got {text!r}") from None
+
+
+def _experiment_options(p: argparse.ArgumentParser, *, sweep: bool = False) -> None:
+    from .sampling import DISTRIBUTIONS
+    from .signals import BASES, BULK_LAWS
+
+    p.add_argument("--sigma", type=_float("--sigma", positive=True), default=1.0,
+                   help="noise level sigma (default 1)")
+    p.add_argument("--bulk", choices=BULK_LAWS, default="uniform", help="bulk law of S")
+    p.add_argument("--bulk-param", type=_kv, action="append", default=[], metavar="KEY=VALUE",
+                   help="bulk law parameter, e.g. a=-1 b=1 (repeatable)")
+    p.add_argument("--basis", choices=BASES, default="fast", help="eigenbasis of S")
+    p.add_argument("--storage", choices=("dense", "packed", "matrix-free"), default="dense",
+                   help="storage of the noise matrix")
+    if not sweep:
+        p.add_argument("--dist", choices=DISTRIBUTIONS, default="gaussian", help="entry law")
+        p.add_argument("--p", type=_float("--p", positive=True), default=None,
+                       help="dilution probability (dist=sparse)")
+        p.add_argument("--df", type=_float("--df", positive=True), default=None,
+                       help="degrees of freedom (dist=student_t)")
+        p.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    p.add_argument("--n-threads", type=_threads, default=None, help="threads (default: all)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = _Parser(prog="fastrmt", description="Large deformed Wigner matrices: outliers "
+                     "against free-probability predictions.")
+    parser.add_argument("--version", action="version", version=f"fastrmt {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    d = sub.add_parser("demo", help="theory vs simulation for one W (the main job)",
+                       description="Sample W = X/sqrt(n) + S, extract its outliers and compare "
+                                   "them with Phi(s).")
+    d.add_argument("--n", type=_int("--n", 8), default=4000, help="matrix order (default 4000)")
+    g = d.add_mutually_exclusive_group()
+    g.add_argument("--spikes", type=_spikes, default=None, help="spike values, comma-separated")
+    g.add_argument("--r", type=_int("--r", 1), default=None,
+                   help="number of spikes (default floor(sqrt(n)))")
+    g.add_argument("--r-alpha", type=_float("--r-alpha"), default=None,
+                   help="r = floor(c * n**alpha) spikes (with --r-c)")
+    d.add_argument("--r-c", type=_float("--r-c", positive=True), default=1.0)
+    _experiment_options(d)
+    d.add_argument("--seed", type=_int("--seed", 0), default=0, help="seed (default 0)")
+    d.add_argument("--no-eigenvectors", action="store_true",
+                   help="skip eigenvectors and overlaps")
+    d.add_argument("--no-spectrum", action="store_true",
+                   help="skip the full spectrum histogram (always skipped for n > 8000)")
+    d.add_argument("--margin", type=_float("--margin"), default=None,
+                   help="extraction margin above the edge (default 4 sigma n^-2/3)")
+    d.add_argument("--out", default="fastrmt-demo", help="output folder (default ./fastrmt-demo)")
+    d.add_argument("--json", action="store_true", help="print the results as JSON")
+    d.add_argument("--rows", type=_int("--rows", 2), default=16, help="table rows shown")
+    d.set_defaults(func=_demo)
+
+    s = sub.add_parser("sweep", help="convergence of the outliers as n grows (Dask)",
+                       description="Grid over n, seeds, r(n) = c n^alpha and entry laws; rows "
+                                   "are appended to the results file as tasks finish.")
+    s.add_argument("--n", type=_int("--n", 50), nargs="+", default=[500, 1000, 2000, 4000])
+    s.add_argument("--seeds", type=_int("--seeds", 1), default=2, help="seeds per point")
+    s.add_argument("--alpha", type=_float("--alpha"), nargs="+", default=[0.5])
+    s.add_argument("--c", type=_float("--c", positive=True), default=1.0)
+    from .sampling import DISTRIBUTIONS
+
+    s.add_argument("--dist", choices=DISTRIBUTIONS, nargs="+", default=["gaussian"])
+    _experiment_options(s, sweep=True)
+    s.add_argument("--out", default="fastrmt-sweep", help="output folder")
+    s.add_argument("--results", default=None,
+                   help="results file (JSON lines; default OUT/sweep.jsonl)")
+    s.add_argument("--resume", action="store_true", help="skip tasks already in the results file")
+    s.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="an existing Dask scheduler (default: a local cluster)")
+    s.add_argument("--workers", type=_int("--workers", 1), default=None,
+                   help="local cluster workers (default: cores)")
+    s.add_argument("--no-progress", action="store_true")
+    s.add_argument("--json", action="store_true", help="print the summary as JSON")
+    s.set_defaults(func=_sweep)
+
+    b = sub.add_parser("bench", help="run the benchmark suite and print the comparison table")
+    b.add_argument("-k", dest="select", default=None, help="pytest -k expression")
+    b.add_argument("--quick", action="store_true",
+                   help="small sizes (FASTRMT_BENCH_N=2000) for a smoke run")
+    b.add_argument("--json", default=None, help="also save pytest-benchmark's JSON here")
+    b.set_defaults(func=_bench)
+
+    from ._cli_weights import add_analyze_parser, add_prune_parser
+
+    add_analyze_parser(sub)
+    add_prune_parser(sub)
+    return parser
+
+
+def _fail(cmd: str, exc: BaseException) -> int:
+    msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    print(f"fastrmt {cmd}: error: {msg}", file=sys.stderr)
+    return 2
+
+
+def _demo(args) -> int:
+    import numpy as np
+
+    from .experiment import experiment
+
+    kw = dict(sigma=args.sigma, bulk=args.bulk, bulk_params=dict(args.bulk_param) or None,
+              dist=args.dist, p=args.p, df=args.df, basis=args.basis, storage=args.storage,
+              dtype=np.dtype(args.dtype), seed=args.seed, n_threads=args.n_threads,
+              eigenvectors=not args.no_eigenvectors,
+              spectrum=(not args.no_spectrum) and args.n <= 8000, margin=args.margin)
+    if args.spikes is not None:
+        kw["spikes"] = args.spikes
+    elif args.r is not None:
+        kw["r"] = args.r
+    elif args.r_alpha is not None:
+        kw["r_of_n"] = (args.r_c, args.r_alpha)
+    try:
+        os.makedirs(args.out, exist_ok=True)
+        res = experiment(args.n, **kw)
+    except (ValueError, TypeError, OSError, MemoryError) as exc:
+        return _fail("demo", exc)
+    files = {"json": os.path.join(args.out, "demo.json"),
+             "csv": os.path.join(args.out, "demo.csv"),
+             "figure": os.path.join(args.out, "demo.png")}
+    with open(files["json"], "w") as fh:
+        fh.write(res.to_json(indent=1))
+    res.to_csv(files["csv"])
+    res.plot(files["figure"])
+    if args.json:
+        out = res.to_dict()
+        out["files"] = files
+        print(json.dumps(out, default=str))
+    else:
+        print(res.format_table(args.rows))
+        print()
+        print(res.format_summary())
+        print(f"wrote {files['json']}, {files['csv']}, {files['figure']}")
+    return 0
+
+
+def _sweep(args) -> int:
+    from . import sweep as sw
+
+    try:
+        if any(not 0 <= a < 1 for a in args.alpha):
+            raise ValueError(f"--alpha values must be in [0, 1), got {args.alpha}")
+        tasks = sw.sweep_tasks(args.n, seeds=list(range(args.seeds)), alphas=args.alpha,
+                               c=args.c, dists=args.dist, sigma=args.sigma, bulk=args.bulk,
+                               basis=args.basis, storage=args.storage)
+        os.makedirs(args.out, exist_ok=True)
+        results = args.results or os.path.join(args.out, "sweep.jsonl")
+        rows = sw.run_sweep(tasks, results, resume=args.resume, scheduler=args.scheduler,
+                            n_workers=args.workers, progress=not args.no_progress)
+    except (ValueError, TypeError, FileExistsError, OSError) as exc:
+        return _fail("sweep", exc)
+    keys = {t.key for t in tasks}
+    rows = [r for r in rows if r.get("key") in keys]
+    table = sw.summarize(rows)
+    fit = sw.fit_rate(rows)
+    fig = sw.plot_sweep(rows, os.path.join(args.out, "sweep.png"))
+    if args.json:
+        print(json.dumps({"summary": table, "fit": fit, "results": results, "figure": fig}))
+        return 0
+    print(f"{'n':>7} {'tasks':>5} {'r':>4} {'max |err|':>10} {'mean |err|':>10} "
+          f"{'found/predicted':>16}")
+    for t in table:
+        print(f"{t['n']:7d} {t['tasks']:5d} {t['r']:4d} {t['max_abs_error']:10.3e} "
+              f"{t['mean_abs_error']:10.3e} {t['found']:>7d}/{t['predicted']:<8d}")
+    print(f"fitted rate: max |error| ~ n^{fit['rate']:.3f} ({fit['points']} points)")
+    print(f"wrote {results}, {fig}")
+    return 0
+
+
+def _bench(args) -> int:
+    from .bench import run_benchmarks
+
+    try:
+        return run_benchmarks(select=args.select, quick=args.quick, json_path=args.json)
+    except (ValueError, OSError) as exc:
+        return _fail("bench", exc)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

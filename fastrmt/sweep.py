@@ -1,0 +1,268 @@
+"""Convergence sweeps on Dask: how fast the outliers approach Φ(s) as n grows.
+
+A sweep is a grid of tasks (n x seed x r(n) exponent x entry law); each task runs
+:func:`fastrmt.experiment` and is reduced to one row (max and mean outlier error, counts,
+time).  Rows are appended to a JSON-lines results file *as each task finishes*, so a
+sweep that is interrupted loses nothing, and ``resume=True`` skips the tasks whose rows
+are already there.  Tasks run on a Dask cluster: by default a local one on this machine
+(processes started with ``spawn``, one thread each), or any existing scheduler given by
+address.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from ._validation import check_choice, check_int, check_real
+
+__all__ = ["SweepTask", "sweep_tasks", "run_sweep", "read_results", "fit_rate",
+           "summarize", "plot_sweep"]
+
+
+@dataclass(frozen=True)
+class SweepTask:
+    """One point of the grid; ``key`` identifies it in the results file."""
+
+    n: int
+    seed: int
+    alpha: float
+    c: float
+    dist: str
+    sigma: float = 1.0
+    bulk: str = "uniform"
+    basis: str = "fast"
+    storage: str = "dense"
+
+    @property
+    def r(self) -> int:
+        return max(1, int(math.floor(self.c * self.n ** self.alpha)))
+
+    @property
+    def key(self) -> str:
+        return (f"n={self.n}|seed={self.seed}|alpha={self.alpha:g}|c={self.c:g}|dist={self.dist}"
+                f"|sigma={self.sigma:g}|bulk={self.bulk}|basis={self.basis}|storage={self.storage}")
+
+
+def sweep_tasks(ns: Sequence[int], *, seeds: Sequence[int] = (0,), alphas: Sequence[float] = (0.5,),
+                c: float = 1.0, dists: Sequence[str] = ("gaussian",), sigma: float = 1.0,
+                bulk: str = "uniform", basis: str = "fast",
+                storage: str = "dense") -> list[SweepTask]:
+    """The grid of tasks, validated (largest n first so the slowest tasks start early)."""
+    from .sampling import DISTRIBUTIONS
+
+    if not ns:
+        raise ValueError("ns must list at least one matrix size, got []")
+    ns = [check_int("n", n, min_value=50) for n in ns]
+    seeds = [check_int("seed", s, min_value=0) for s in seeds]
+    alphas = [check_real("alpha", a, min_value=0.0, max_value=1.0, strict_max=True) for a in alphas]
+    c = check_real("c", c, min_value=0.0, strict_min=True)
+    sigma = check_real("sigma", sigma, min_value=0.0, strict_min=True)
+    dists = [check_choice("dist", d, DISTRIBUTIONS) for d in dists]
+    if not seeds or not alphas or not dists:
+        raise ValueError("seeds, alphas and dists must each hold at least one value")
+    tasks = [SweepTask(n=n, seed=s, alpha=a, c=c, dist=d, sigma=sigma, bulk=bulk, basis=basis,
+                       storage=storage)
+             for n, s, a, d in itertools.product(sorted(set(ns), reverse=True), seeds, alphas, dists)]
+    for t in tasks:
+        if t.r >= t.n // 4:
+            raise ValueError(f"r(n) = floor(c * n**alpha) = {t.r} is too large for n = {t.n} "
+                             f"(must be < n/4); lower c or alpha")
+    return tasks
+
+
+def run_task(task: SweepTask) -> dict[str, Any]:
+    """Run one experiment and reduce it to a results row (runs on a Dask worker)."""
+    from .experiment import experiment
+
+    t0 = time.perf_counter()
+    res = experiment(task.n, sigma=task.sigma, bulk=task.bulk, r=task.r, dist=task.dist,
+                     basis=task.basis, storage=task.storage, seed=task.seed, n_threads=1)
+    row = {"key": task.key, **asdict(task), "r": task.r}
+    row.update(res.summary())
+    row["wall_s"] = time.perf_counter() - t0
+    return row
+
+
+def read_results(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Rows of a results file; a torn last line (an interrupted write) is ignored."""
+    rows = []
+    if not os.path.exists(path):
+        return rows
+    with open(path) as fh:
+        for line in fh:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return rows
+
+
+def _append(path: str | os.PathLike, row: dict[str, Any]) -> None:
+    with open(path, "a") as fh:
+        fh.write(json.dumps(row, default=_json_default) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _json_default(obj):
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+class _Progress:
+    """A one-line progress bar on stderr: tasks done, elapsed time and time left."""
+
+    def __init__(self, total: int, stream=None, enabled: bool = True) -> None:
+        self.total, self.done, self.t0 = total, 0, time.perf_counter()
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+
+    def update(self, k: int = 1) -> None:
+        self.done += k
+        if not self.enabled:
+            return
+        el = time.perf_counter() - self.t0
+        left = el / self.done * (self.total - self.done) if self.done else float("nan")
+        width = 30
+        fill = int(width * self.done / max(self.total, 1))
+        self.stream.write(f"\r[{'#' * fill}{'.' * (width - fill)}] {self.done}/{self.total} tasks"
+                          f"  {el:6.1f}s elapsed, ~{left:6.1f}s left")
+        if self.done == self.total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def run_sweep(tasks: Iterable[SweepTask], results: str | os.PathLike, *, resume: bool = False,
+              scheduler: str | None = None, n_workers: int | None = None,
+              progress: bool = True, task_fn: Callable[[SweepTask], dict] | None = None,
+              ) -> list[dict[str, Any]]:
+    """Run the tasks on Dask, appending each row to ``results`` as it finishes.
+
+    Parameters
+    ----------
+    tasks : iterable of SweepTask
+    results : path
+        JSON-lines file. Without ``resume`` it must not exist yet (nothing is overwritten).
+    resume : bool
+        Skip the tasks whose key is already in ``results``; append the others.
+    scheduler : str, optional
+        Address of an existing Dask scheduler (``tcp://host:8786``).  Default: a local
+        cluster of ``n_workers`` processes (default: the number of cores), one thread each.
+    progress : bool
+        Progress bar on stderr.
+
+    Returns
+    -------
+    list of dict
+        All rows in the file after the sweep (earlier ones included).
+    """
+    tasks = list(tasks)
+    results = os.fspath(results)
+    if os.path.exists(results) and not resume:
+        raise FileExistsError(f"results file {results!r} exists; pass resume=True (--resume) to "
+                              f"continue it, or choose another file")
+    done = {row.get("key") for row in read_results(results)}
+    todo = [t for t in tasks if t.key not in done]
+    if not todo:
+        return read_results(results)
+    fn = task_fn or run_task
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if scheduler is None:
+        from ._threads import cpu_count
+
+        workers = n_workers or max(1, min(cpu_count(), len(todo)))
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        client = Client(cluster)
+    else:
+        client = Client(scheduler)
+    bar = _Progress(len(todo), enabled=progress)
+    try:
+        futures = [client.submit(fn, t, key=f"fastrmt-sweep-{t.key}", pure=False) for t in todo]
+        for fut in as_completed(futures):
+            row = fut.result()
+            _append(results, row)
+            bar.update()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return read_results(results)
+
+
+def fit_rate(rows: Sequence[dict[str, Any]], metric: str = "max_abs_error") -> dict[str, float]:
+    """Least-squares fit of log(metric) = log(C) + rate * log(n) over rows with metric > 0."""
+    pts = [(r["n"], r[metric]) for r in rows
+           if r.get(metric) is not None and np.isfinite(r[metric]) and r[metric] > 0]
+    ns = sorted({p[0] for p in pts})
+    if len(ns) < 2:
+        return {"rate": float("nan"), "C": float("nan"), "points": len(pts)}
+    x = np.log([p[0] for p in pts])
+    y = np.log([p[1] for p in pts])
+    slope, intercept = np.polyfit(x, y, 1)
+    return {"rate": float(slope), "C": float(np.exp(intercept)), "points": len(pts)}
+
+
+def summarize(rows: Sequence[dict[str, Any]], metric: str = "max_abs_error") -> list[dict[str, Any]]:
+    """Per-n aggregate (median over seeds/laws) of the error and the counts."""
+    out = []
+    for n in sorted({r["n"] for r in rows}):
+        sub = [r for r in rows if r["n"] == n]
+        vals = [r[metric] for r in sub if r.get(metric) is not None]
+        out.append({"n": n, "tasks": len(sub),
+                    "r": int(np.median([r["r"] for r in sub])),
+                    metric: float(np.median(vals)) if vals else float("nan"),
+                    "mean_abs_error": float(np.median([r["mean_abs_error"] for r in sub])),
+                    "found": int(sum(r["n_found"] for r in sub)),
+                    "predicted": int(sum(r["n_predicted"] for r in sub))})
+    return out
+
+
+def plot_sweep(rows: Sequence[dict[str, Any]], path: str | os.PathLike,
+               metric: str = "max_abs_error") -> str:
+    """Log–log plot of the error against n, with the fitted rate; returns the path."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    groups = sorted({(r["alpha"], r["dist"]) for r in rows})
+    for alpha, dist in groups:
+        sub = sorted((r for r in rows if r["alpha"] == alpha and r["dist"] == dist),
+                     key=lambda r: r["n"])
+        ax.loglog([r["n"] for r in sub], [r[metric] for r in sub], "o", alpha=0.7,
+                  label=f"r = c·n^{alpha:g}, {dist}")
+    fit = fit_rate(rows, metric)
+    if np.isfinite(fit["rate"]):
+        ns = np.array(sorted({r["n"] for r in rows}), dtype=float)
+        ax.loglog(ns, fit["C"] * ns ** fit["rate"], "k--",
+                  label=f"fit: error ∝ n^{fit['rate']:.2f}")
+        ax.loglog(ns, fit["C"] * ns[0] ** (fit["rate"] + 0.5) * ns ** -0.5, ":", color="grey",
+                  label="n^-1/2 (reference)")
+    ax.set_xlabel("n")
+    ax.set_ylabel(metric.replace("_", " ") + " of outliers vs Φ(s)")
+    ax.legend(fontsize=8)
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return os.fspath(path)
