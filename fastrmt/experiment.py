@@ -291,7 +291,6 @@ def experiment(n: int, *, sigma: float = 1.0, bulk: str = "uniform",
     from .operators import deformed_wigner
     from .signals import BULK_LAWS, make_signal
 
-    t_all = time.perf_counter()
     n = check_int("n", n, min_value=8)
     sigma = check_real("sigma", sigma, min_value=0.0, strict_min=True)
     bulk = check_choice("bulk", bulk, BULK_LAWS)
@@ -445,7 +444,6 @@ def _plot(res: ExperimentResult, path) -> str:
     import matplotlib.pyplot as plt
 
     from . import freeprob as fp
-    from .signals import make_signal  # noqa: F401  (kept for symmetry of imports)
 
     p = res.params
     nu = bulk_measure(p["bulk"], p["bulk_params"])

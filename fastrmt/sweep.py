@@ -16,12 +16,13 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
 from ._validation import check_choice, check_int, check_real
+from .experiment import _jsonable
 
 __all__ = ["SweepTask", "sweep_tasks", "run_sweep", "read_results", "fit_rate",
            "summarize", "plot_sweep"]
@@ -110,19 +111,9 @@ def read_results(path: str | os.PathLike) -> list[dict[str, Any]]:
 
 def _append(path: str | os.PathLike, row: dict[str, Any]) -> None:
     with open(path, "a") as fh:
-        fh.write(json.dumps(row, default=_json_default) + "\n")
+        fh.write(json.dumps(row, default=_jsonable) + "\n")
         fh.flush()
         os.fsync(fh.fileno())
-
-
-def _json_default(obj):
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating,)):
-        return float(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
 class _Progress:
