@@ -25,6 +25,8 @@ weight) and all atoms merged, sorted, with their weights.
 """
 from __future__ import annotations
 
+import abc
+
 import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
@@ -111,13 +113,13 @@ class MeasureData:
         return max(hi - lo, abs(lo), abs(hi), 1e-300)
 
 
-class Measure:
+class Measure(abc.ABC):
     """Base class of the spectral measures (a probability measure on the real line)."""
 
     # --- to be supplied by subclasses ----------------------------------------------
+    @abc.abstractmethod
     def _components(self) -> list[tuple]:
         """[("atoms", values, weights) | (kind, p0, p1, weight), ...] with total weight 1."""
-        raise NotImplementedError
 
     def support(self) -> list[tuple[float, float]]:
         """The support as a sorted list of closed intervals ``(lo, hi)`` (atoms: lo == hi),
@@ -125,11 +127,13 @@ class Measure:
         d = self.data()
         return [(float(a), float(b)) for a, b in zip(d.comp_lo, d.comp_hi)]
 
+    @abc.abstractmethod
     def mean(self) -> float:
-        raise NotImplementedError
+        """The mean of the measure."""
 
+    @abc.abstractmethod
     def variance(self) -> float:
-        raise NotImplementedError
+        """The variance of the measure."""
 
     # --- shared -----------------------------------------------------------------------
     def data(self) -> MeasureData:
