@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from ._validation import check_choice, check_int, check_real
-from .experiment import _jsonable
+from .experiment import _jsonable, experiment
 
 __all__ = ["SweepTask", "sweep_tasks", "run_sweep", "read_results", "fit_rate",
            "summarize", "plot_sweep"]
@@ -81,8 +81,6 @@ def sweep_tasks(ns: Sequence[int], *, seeds: Sequence[int] = (0,), alphas: Seque
 
 def run_task(task: SweepTask) -> dict[str, Any]:
     """Run one experiment and reduce it to a results row (runs on a Dask worker)."""
-    from .experiment import experiment
-
     t0 = time.perf_counter()
     res = experiment(task.n, sigma=task.sigma, bulk=task.bulk, r=task.r, dist=task.dist,
                      basis=task.basis, storage=task.storage, seed=task.seed, n_threads=1)
