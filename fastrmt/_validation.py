@@ -22,6 +22,7 @@ __all__ = [
     "check_memory",
     "format_bytes",
     "check_array",
+    "check_points",
 ]
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -163,5 +164,24 @@ def check_array(name: str, value: Any, *, ndim: int | None = None,
         raise ValueError(f"{name} must be {ndim}-D, got shape {arr.shape}")
     arr = np.asarray(arr, dtype=dtype if dtype is not None else np.float64)
     if finite and arr.size and not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must contain only finite values (found NaN or inf)")
+    return arr
+
+
+def check_points(name: str, value: Any, *, allow_complex: bool = False) -> np.ndarray:
+    """Array of finite real (or complex) points of any shape."""
+    if isinstance(value, (str, bytes)) or value is None:
+        raise TypeError(f"{name} must be a number or array-like of numbers, got {_show(value)}")
+    arr = np.asarray(value)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(f"{name} must be a number or array-like of numbers, "
+                        f"got dtype {arr.dtype}")
+    if np.iscomplexobj(arr):
+        if not allow_complex:
+            raise TypeError(f"{name} must be real, got dtype {arr.dtype}")
+        arr = arr.astype(np.complex128)
+    else:
+        arr = arr.astype(np.float64)
+    if arr.size and not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must contain only finite values (found NaN or inf)")
     return arr

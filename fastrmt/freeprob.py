@@ -30,7 +30,7 @@ import numpy as np
 
 from ._kernels import _freeprob as _k
 from ._threads import thread_limit
-from ._validation import _show, check_choice, check_real
+from ._validation import _show, check_choice, check_points as _points, check_real
 from .measures import Atoms, Measure, MeasureData, as_measure
 
 __all__ = [
@@ -51,60 +51,12 @@ __all__ = [
 # ---------------------------------------------------------------------------------------
 # validation helpers
 # ---------------------------------------------------------------------------------------
-def _points(name: str, value: Any, *, allow_complex: bool = False) -> np.ndarray:
-    """Array of finite real (or complex) points of any shape."""
-    if isinstance(value, (str, bytes)) or value is None:
-        raise TypeError(f"{name} must be a number or array-like of numbers, got {_show(value)}")
-    arr = np.asarray(value)
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise TypeError(f"{name} must be a number or array-like of numbers, "
-                        f"got dtype {arr.dtype}")
-    if np.iscomplexobj(arr):
-        if not allow_complex:
-            raise TypeError(f"{name} must be real, got dtype {arr.dtype}")
-        arr = arr.astype(np.complex128)
-    else:
-        arr = arr.astype(np.float64)
-    if arr.size and not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must contain only finite values (found NaN or inf)")
-    return arr
-
-
 def _sigma(sigma: Any) -> float:
     return check_real("sigma", sigma, min_value=0.0, strict_min=True)
 
 
 def _scale(d: MeasureData, sigma: float) -> float:
     return max(d.scale, sigma)
-
-
-# ---------------------------------------------------------------------------------------
-# measure evaluation (used by Measure.g / Measure.moments)
-# ---------------------------------------------------------------------------------------
-def _measure_g(nu: Measure, z: Any) -> np.ndarray:
-    arr = _points("z", z, allow_complex=True)
-    d = nu.data()
-    flat = np.ascontiguousarray(arr.ravel())
-    if np.iscomplexobj(flat):
-        if np.any(flat.imag == 0):
-            raise ValueError("z must be off the real axis when complex (pass real points "
-                             "as a real array)")
-        out = np.empty(flat.size, dtype=np.complex128)
-        _k.g_complex_many(flat, *d.args(), out)
-    else:
-        m = np.empty((flat.size, 3))
-        _k.moments_many(flat, *d.args(), m)
-        out = m[:, 0].copy()
-    return out.reshape(arr.shape)
-
-
-def _measure_moments(nu: Measure, u: Any):
-    arr = _points("u", u)
-    d = nu.data()
-    flat = np.ascontiguousarray(arr.ravel())
-    m = np.empty((flat.size, 3))
-    _k.moments_many(flat, *d.args(), m)
-    return tuple(m[:, j].reshape(arr.shape) for j in range(3))
 
 
 # ---------------------------------------------------------------------------------------

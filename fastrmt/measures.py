@@ -33,7 +33,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ._validation import _show, check_array, check_real
+from ._kernels import _freeprob as _k
+from ._validation import _show, check_array, check_points, check_real
 
 __all__ = [
     "Measure",
@@ -93,7 +94,6 @@ class MeasureData:
         the kernels (empty below 4 blocks of atoms, where plain sums are as fast); cached."""
         cached = self.__dict__.get("_fmm_cache")
         if cached is None:
-            from ._kernels import _freeprob as _k
             nb = self.atoms.size // _k.FMM_BLOCK
             if nb < 4:
                 cached = (np.empty(0), np.empty(0), np.empty((0, _k.FMM_P)))
@@ -147,14 +147,30 @@ class Measure(abc.ABC):
     def g(self, z: Any) -> np.ndarray:
         """Stieltjes transform ``int dnu(x) / (z - x)`` at real points outside the support
         (NaN inside; +-inf on an atom) or at complex points off the real axis."""
-        from . import freeprob
-        return freeprob._measure_g(self, z)
+        arr = check_points("z", z, allow_complex=True)
+        d = self.data()
+        flat = np.ascontiguousarray(arr.ravel())
+        if np.iscomplexobj(flat):
+            if np.any(flat.imag == 0):
+                raise ValueError("z must be off the real axis when complex (pass real points "
+                                 "as a real array)")
+            out = np.empty(flat.size, dtype=np.complex128)
+            _k.g_complex_many(flat, *d.args(), out)
+        else:
+            m = np.empty((flat.size, 3))
+            _k.moments_many(flat, *d.args(), m)
+            out = m[:, 0].copy()
+        return out.reshape(arr.shape)
 
     def moments(self, u: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(int dnu/(u-x), int dnu/(u-x)**2, int dnu/(u-x)**3)`` at real ``u`` outside the
         support (NaN inside)."""
-        from . import freeprob
-        return freeprob._measure_moments(self, u)
+        arr = check_points("u", u)
+        d = self.data()
+        flat = np.ascontiguousarray(arr.ravel())
+        m = np.empty((flat.size, 3))
+        _k.moments_many(flat, *d.args(), m)
+        return tuple(m[:, j].reshape(arr.shape) for j in range(3))
 
     def __repr__(self) -> str:  # pragma: no cover - cosmetic
         return f"{type(self).__name__}({self._repr_args()})"
