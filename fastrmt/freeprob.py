@@ -104,7 +104,7 @@ def phi(s: Any, nu: Measure, sigma: float, *, n_threads: int | None = None) -> n
         if np.any(arr.imag == 0):
             raise ValueError("s must be off the real axis when complex (pass real points "
                              "as a real array)")
-        return arr + sigma * sigma * _measure_g(nu, arr)
+        return arr + sigma * sigma * nu.g(arr)
     return _phi_both(arr, nu.data(), sigma, n_threads)[0]
 
 
