@@ -28,9 +28,10 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ._kernels import _classical as _kc
 from ._kernels import _freeprob as _k
 from ._threads import thread_limit
-from ._validation import _show, check_choice, check_points as _points, check_real
+from ._validation import _show, check_bool, check_choice, check_int, check_points as _points, check_real
 from .measures import Atoms, Measure, MeasureData, as_measure
 
 __all__ = [
@@ -45,6 +46,14 @@ __all__ = [
     "outlier_threshold",
     "critical_points",
     "density",
+    "classical_locations",
+    "predict_eigenvalues",
+    "EigenvaluePrediction",
+    "spectrum_components",
+    "tail_mass",
+    "tracy_widom_width",
+    "TW1_MEAN",
+    "TW1_SD",
 ]
 
 
@@ -547,6 +556,387 @@ def spikes_from_outliers(lams: Any, nu: Measure, sigma: float, *,
         ov[valid] = _phi_both(np.ascontiguousarray(omega[valid]), nu.data(), sigma,
                               n_threads)[1]
     return SpikeEstimate(outliers=arr, spikes=omega, valid=valid, overlap=ov)
+
+
+# ---------------------------------------------------------------------------------------
+# the prediction engine: classical locations of mu = nu (+) semicircle(sigma**2)
+# ---------------------------------------------------------------------------------------
+#: Mean and standard deviation of the GOE Tracy-Widom law TW_1 (Tracy & Widom 1996;
+#: Bornemann, Markov Process. Relat. Fields 16 (2010), Table 4).
+TW1_MEAN = -1.2065335745820
+TW1_SD = 1.2680340580
+_RIGIDITY_C = 2.9     # log(j) + C: the j = 1 value matches TW_1's sd at a square-root edge
+
+
+def _wsuffix(d: MeasureData) -> np.ndarray:
+    """Suffix sums of the atom weights (length k + 1, last entry 0), cached."""
+    cached = d.__dict__.get("_wsuffix_cache")
+    if cached is None:
+        cached = np.zeros(d.atoms.size + 1)
+        cached[:-1] = np.cumsum(d.aweights[::-1])[::-1]
+        object.__setattr__(d, "_wsuffix_cache", cached)
+    return cached
+
+
+@dataclass(frozen=True)
+class _Components:
+    edges: np.ndarray     # (M, 2) intervals of supp mu, increasing
+    u: np.ndarray         # (M, 2) their u-ranges (critical points)
+    above: np.ndarray     # (M,) mu-mass right of each interval: nu((ub, inf))
+    mass: np.ndarray      # (M,) mu-mass of each interval: nu((ua, ub))
+
+
+def _components(nu: Measure, sigma: float, n_threads) -> _Components:
+    st = _structure(nu, sigma, n_threads)
+    d = nu.data()
+    ws = _wsuffix(d)
+    ends = np.ascontiguousarray(st.bulk_u.ravel())
+    ends = np.where(np.isfinite(ends), ends, 0.0)
+    m = np.empty(ends.size)
+    with thread_limit(n_threads, blas=False):
+        _kc.mass_above_many(ends, d.kinds, d.params, d.cweights, d.atoms, ws, m)
+    m = m.reshape(-1, 2)
+    m[0, 0] = 1.0
+    m[-1, 1] = 0.0
+    above = m[:, 1].copy()
+    mass = np.maximum(m[:, 0] - m[:, 1], 0.0)
+    return _Components(edges=st.edges, u=st.bulk_u, above=above, mass=mass)
+
+
+def spectrum_components(nu: Measure, sigma: float, n: int, *,
+                        n_threads: int | None = None) -> np.ndarray:
+    """The intervals of supp mu with the number of eigenvalues each one holds.
+
+    ``mu = nu (+) semicircle(sigma**2)``.  The component of supp mu whose critical points
+    (:func:`critical_points`) are ``ua < ub`` holds the mass ``nu((ua, ub))`` exactly
+    (the contour integral of G_mu around it is that of g_nu around (ua, ub), through the
+    subordination function).  For the empirical spectrum ``nu = Atoms(eigvalsh(S))`` this
+    is an integer number of eigenvalues: 1 for an isolated spike, m for a cluster of m
+    spikes that share one component.
+
+    Parameters
+    ----------
+    nu : Measure
+    sigma : float
+    n : int
+        Matrix order: the counts are ``n * mass``.
+    n_threads : None or int
+
+    Returns
+    -------
+    ndarray, shape (M, 3)
+        Rows ``[left, right, count]``, increasing.
+
+    Examples
+    --------
+    >>> from fastrmt.measures import Atoms
+    >>> spectrum_components(Atoms([0.0, 0.0, 0.0, 10.0]), 1.0, 4)
+    ... # doctest: +SKIP
+    """
+    nu = as_measure("nu", nu)
+    sigma = _sigma(sigma)
+    n = check_int("n", n, min_value=1)
+    c = _components(nu, sigma, n_threads)
+    return np.column_stack([c.edges, n * c.mass])
+
+
+def tracy_widom_width(nu: Measure, sigma: float, n: int, *, side: str = "right",
+                      n_threads: int | None = None) -> float:
+    """Width of the Tracy-Widom fluctuations at the outer edge of supp mu on ``side``.
+
+    ``sigma**(4/3) (|Phi''(u*)| / 2)**(1/3) n**(-2/3)`` with u* the critical point of that
+    edge: the square-root edge of mu is locally a semicircle's, of curvature set by
+    Phi''.  For nu = delta_0 it is ``sigma n**(-2/3)``.  The largest eigenvalue is near
+    ``edge + width * TW_1`` (:data:`TW1_MEAN`, :data:`TW1_SD`).
+    """
+    nu = as_measure("nu", nu)
+    sigma = _sigma(sigma)
+    n = check_int("n", n, min_value=1)
+    side = check_choice("side", side, ("right", "left"))
+    st = _structure(nu, sigma, n_threads)
+    u = st.bulk_u[-1, 1] if side == "right" else st.bulk_u[0, 0]
+    return float(_tw_width(np.array([u]), nu, sigma, n)[0])
+
+
+def _tw_width(u: np.ndarray, nu: Measure, sigma: float, n: int) -> np.ndarray:
+    _, _, m3 = nu.moments(u)
+    return sigma ** (4.0 / 3.0) * np.abs(sigma * sigma * m3) ** (1.0 / 3.0) * n ** (-2.0 / 3.0)
+
+
+@dataclass(frozen=True)
+class EigenvaluePrediction:
+    """Predicted extreme eigenvalues of ``W = X / sqrt(n) + S`` on one side.
+
+    Attributes
+    ----------
+    side : {"right", "left"}
+    locations : ndarray (k,)
+        Classical locations gamma_j of mu = nu (+) semicircle(sigma**2): the j-th largest
+        ("right") or smallest ("left") eigenvalue is predicted at gamma_j, defined by
+        ``n mu([gamma_j, inf)) = j - 1/2`` (right) or ``n mu((-inf, gamma_j]) = j - 1/2``.
+    scale : ndarray (k,)
+        Predicted standard deviation of that eigenvalue (see :func:`predict_eigenvalues`).
+    regime : ndarray of str (k,)
+        ``"isolated"`` (alone in its component of supp mu: Gaussian, CLT),
+        ``"edge"`` (first eigenvalue at a soft edge of a component of >= 2: Tracy-Widom),
+        ``"bulk"`` (inside a component: rigidity scale).
+    component : ndarray of int (k,)
+        Index of the component of supp mu (row of ``components``) holding gamma_j.
+    rank_in_component : ndarray of int (k,)
+        1 for the eigenvalue nearest the component's outer end on this side.
+    density : ndarray (k,)
+        Density of mu at gamma_j.
+    components : ndarray (M, 3)
+        ``[left, right, count]`` of every component (:func:`spectrum_components`).
+    n : int
+    sigma : float
+    """
+
+    side: str
+    locations: np.ndarray
+    scale: np.ndarray
+    regime: np.ndarray
+    component: np.ndarray
+    rank_in_component: np.ndarray
+    density: np.ndarray
+    components: np.ndarray
+    n: int
+    sigma: float
+
+
+def _check_side(side: str) -> str:
+    return check_choice("side", side, ("right", "left"))
+
+
+def _locations(nu: Measure, sigma: float, n: int, k: int, side: str, n_threads):
+    comps = _components(nu, sigma, n_threads)
+    d = nu.data()
+    ws = _wsuffix(d)
+    j = np.arange(1, k + 1, dtype=np.float64)
+    frac = (j - 0.5) / n
+    tau = frac if side == "right" else 1.0 - frac
+    # component m holds the targets with above[m] < tau <= above[m] + mass[m]
+    comp = np.searchsorted(-comps.above, -tau, side="right").astype(np.int64)
+    comp = np.minimum(comp, comps.above.size - 1)
+    ua = np.ascontiguousarray(comps.u[:, 0])
+    ub = np.ascontiguousarray(comps.u[:, 1])
+    Ta = np.ascontiguousarray(comps.above + comps.mass)
+    Tb = np.ascontiguousarray(comps.above)
+    x = np.empty(k)
+    rho = np.empty(k)
+    uu = np.empty(k)
+    ev = np.empty(k, dtype=np.int64)
+    scale = _scale(d, sigma)
+    with thread_limit(n_threads, blas=False):
+        _kc.locate_many(np.ascontiguousarray(tau), comp, ua, ub, Ta, Tb, scale, sigma * sigma,
+                        *d.args(), ws, x, rho, uu, ev)
+    if not np.all(np.isfinite(x)):
+        bad = int(np.flatnonzero(~np.isfinite(x))[0])
+        raise FloatingPointError(f"classical location {bad + 1} on the {side} did not converge "
+                                 f"(component {int(comp[bad])} of supp mu); please report it")
+    return x, rho, comp, comps
+
+
+def classical_locations(nu: Measure, sigma: float, n: int, k: int | None = None, *,
+                        side: Literal["right", "left"] = "right",
+                        n_threads: int | None = None) -> np.ndarray:
+    """Classical locations of ``mu = nu (+) semicircle(sigma**2)``: predicted positions of
+    the k most extreme eigenvalues of ``W = X / sqrt(n) + S`` on one side.
+
+    With ``nu = Atoms(eigvalsh(S))``, the empirical spectrum of S with all its n
+    eigenvalues (spikes included), mu is the finite-n reference measure of the local
+    laws for deformed Wigner matrices (Lee, Schnelli and co-authors): every eigenvalue
+    sits near its classical location, and this holds for every layout of the spikes ---
+    isolated (then gamma is within O(1/n) of ``Phi_n(s) = s + sigma**2/n sum_{j != s}
+    1/(s - s_j)``), clustered closer than sigma/sqrt(n) (one component of supp mu holds
+    the whole cluster, where the one-spike formula fails), merged with the bulk, or in
+    gaps of the bulk.
+
+    gamma_j solves ``n mu([gamma_j, inf)) = j - 1/2`` (side "right", gamma_1 >= gamma_2
+    >= ...) or ``n mu((-inf, gamma_j]) = j - 1/2`` (side "left", increasing).  The tail
+    mass is exact, with no quadrature: ``mu((psi(u), inf)) = (sum_j w_j arg(omega - x_j)
+    + Im L_cont(omega) - v Re g(omega)) / pi`` on Biane's curve ``omega = u + i v(u)``
+    (an antiderivative of G_mu through the subordination function; see
+    :mod:`fastrmt._kernels._classical`), inverted by a bracketed Newton iteration inside
+    the component of supp mu that holds the target (:func:`spectrum_components`).
+
+    Parameters
+    ----------
+    nu : Measure
+        The spectral law of S; for finite-n predictions ``Atoms(eigenvalues of S)``.
+    sigma : float
+        Noise level (> 0).
+    n : int
+        Matrix order (number of eigenvalues).
+    k : int, optional
+        How many locations (1 <= k <= n); default n (all, in the order of ``side``).
+    side : {"right", "left"}
+        Largest eigenvalues (decreasing) or smallest (increasing).
+    n_threads : None or int
+        Threads (None = all).  Never changes the result.
+
+    Returns
+    -------
+    ndarray, shape (k,)
+
+    Examples
+    --------
+    >>> from fastrmt.measures import Atoms
+    >>> g = classical_locations(Atoms([0.0]), 1.0, 1000, 3)   # semicircle quantiles
+    >>> bool(g[0] < 2.0 and g[0] > 1.98)
+    True
+    """
+    nu = as_measure("nu", nu)
+    sigma = _sigma(sigma)
+    n = check_int("n", n, min_value=1)
+    k = n if k is None else check_int("k", k, min_value=1, max_value=n)
+    side = _check_side(side)
+    return _locations(nu, sigma, n, k, side, n_threads)[0]
+
+
+def predict_eigenvalues(nu: Measure, sigma: float, n: int, k: int | None = None, *,
+                        side: Literal["right", "left"] = "right",
+                        localized: bool = False, diag_var: float | None = None,
+                        kappa4: float = 0.0,
+                        n_threads: int | None = None) -> EigenvaluePrediction:
+    """Classical locations (:func:`classical_locations`) with a fluctuation scale each.
+
+    The standard deviation of the j-th eigenvalue depends on its component of supp mu
+    (:func:`spectrum_components`):
+
+    * **isolated** (the component holds one eigenvalue, from one atom s of nu: an
+      isolated spike).  Gaussian (Capitaine, Donati-Martin, Feral, Ann. IHP 2012), with
+      variance from the Schur complement of the spike's coordinate,
+      ``lambda - theta - H_ss - h^T R h = 0`` linearised at the classical location:
+
+        - delocalized spike vector (any entry law):  ``2 sigma**2 Phi'(s) / n``;
+        - localized spike vector (S diagonal, spike on a coordinate):
+          ``(d Phi'**2 + 2 sigma**2 Phi' (1 - Phi') + kappa4 Phi'**2 (1 - Phi') / sigma**2) / n``
+          with d the variance of the diagonal entries of X and kappa4 the fourth
+          cumulant of the off-diagonal ones (non-universal: Capitaine et al.).  For GOE
+          noise (d = 2 sigma**2, kappa4 = 0) both reduce to ``2 sigma**2 Phi'/n``
+          (Feral-Peche for nu = delta_0).
+
+      Phi' is the finite-n one, ``1 - sigma**2/n sum_{j != s} 1/(s - s_j)**2``: the
+      spike's own component is isolated, so second-order perturbation theory holds.
+    * **edge** (the first eigenvalue at the outer soft edge of a component holding
+      >= 2): Tracy-Widom, sd ``TW1_SD * sigma**(4/3) (|Phi''(u*)|/2)**(1/3) n**(-2/3)``
+      with u* that edge's critical point (its own curvature).
+    * **bulk** (the j-th eigenvalue from the component's nearer end, j >= 2): eigenvalue
+      rigidity, ``sqrt((log j + C) / pi**2) / (n rho(gamma_j))`` with rho the density of
+      mu at gamma_j; the logarithmic growth is Gustavsson's (GOE), and C = 2.9 makes the
+      j = 1 value equal to TW_1's sd at a square-root edge.
+
+    Parameters
+    ----------
+    nu, sigma, n, k, side, n_threads
+        As in :func:`classical_locations`.
+    localized : bool, default False
+        The spikes' eigenvectors are coordinate vectors (``basis="diagonal"``).
+    diag_var : float, optional
+        Variance of the diagonal entries of X (default ``2 sigma**2``, GOE).  Only used
+        with ``localized=True``.
+    kappa4 : float, default 0
+        Fourth cumulant ``E x**4 - 3 sigma**4`` of the off-diagonal entries (0 Gaussian,
+        ``-2 sigma**4`` Rademacher).  Only used with ``localized=True``.
+
+    Returns
+    -------
+    EigenvaluePrediction
+    """
+    nu = as_measure("nu", nu)
+    sigma = _sigma(sigma)
+    n = check_int("n", n, min_value=1)
+    k = n if k is None else check_int("k", k, min_value=1, max_value=n)
+    side = _check_side(side)
+    localized = check_bool("localized", localized)
+    if diag_var is not None:
+        diag_var = check_real("diag_var", diag_var, min_value=0.0)
+    kappa4 = check_real("kappa4", kappa4, min_value=-2.0 * sigma ** 4)
+    x, rho, comp, comps = _locations(nu, sigma, n, k, side, n_threads)
+    counts = n * comps.mass
+    j = np.arange(1, k + 1)
+    before = n * (comps.above if side == "right" else 1.0 - comps.above - comps.mass)
+    rank = np.rint(j - before[comp]).astype(np.int64)
+    rank = np.maximum(rank, 1)
+    cnt = counts[comp]
+    from_other_end = np.rint(cnt - rank + 1).astype(np.int64)
+    jc = np.maximum(np.minimum(rank, from_other_end), 1)
+    regime = np.full(k, "bulk", dtype=object)
+    scale = np.sqrt((np.log(jc) + _RIGIDITY_C) / np.pi ** 2) / (n * rho)
+
+    # edge: Tracy-Widom at the component's soft edge on the eigenvalue's side of it
+    d = nu.data()
+    at_edge = (jc == 1) & (cnt > 1.5)
+    if np.any(at_edge):
+        near_top = rank[at_edge] == 1
+        top_col = 1 if side == "right" else 0
+        col = np.where(near_top, top_col, 1 - top_col)
+        ucrit = comps.u[comp[at_edge], col]
+        scale[at_edge] = TW1_SD * _tw_width(ucrit, nu, sigma, n)
+        regime[at_edge] = "edge"
+
+    # isolated: one atom alone in its component
+    iso = np.abs(cnt - 1.0) < 1e-6
+    if np.any(iso):
+        idx = np.flatnonzero(iso)
+        ua, ub = comps.u[comp[idx], 0], comps.u[comp[idx], 1]
+        lo = np.searchsorted(d.atoms, ua, side="right")
+        hi = np.searchsorted(d.atoms, ub, side="left")
+        single = (hi - lo == 1) & (d.kinds.size == 0)
+        idx, lo, hi = idx[single], lo[single], hi[single]
+        if idx.size:
+            s = np.ascontiguousarray(d.atoms[lo])
+            ph = np.empty(idx.size)
+            dph = np.empty(idx.size)
+            with thread_limit(n_threads, blas=False):
+                _k.phi_excluding(s, lo.astype(np.int64), hi.astype(np.int64), sigma * sigma,
+                                 d.atoms, d.aweights, ph, dph)
+            dph = np.clip(dph, 1e-12, 1.0)
+            s2 = sigma * sigma
+            if localized:
+                dv = 2.0 * s2 if diag_var is None else diag_var
+                var = (dv * dph ** 2 + 2.0 * s2 * dph * (1.0 - dph)
+                       + kappa4 * dph ** 2 * (1.0 - dph) / s2) / n
+            else:
+                var = 2.0 * s2 * dph / n
+            scale[idx] = np.sqrt(np.maximum(var, 0.0))
+            regime[idx] = "isolated"
+    return EigenvaluePrediction(side=side, locations=x, scale=scale,
+                                regime=regime.astype(str), component=comp,
+                                rank_in_component=rank, density=rho,
+                                components=np.column_stack([comps.edges, counts]),
+                                n=n, sigma=sigma)
+
+
+def tail_mass(x: Any, nu: Measure, sigma: float, *, n_threads: int | None = None) -> np.ndarray:
+    """``mu((x, inf))`` for ``mu = nu (+) semicircle(sigma**2)``, exact (no quadrature).
+
+    At x inside supp mu, ``(sum_j w_j arg(omega - x_j) + Im L_cont(omega) - v Re g(omega)) /
+    pi`` with ``omega = omega(x + i0) = u + i v``; outside, ``nu((omega(x), inf))``.
+    """
+    nu = as_measure("nu", nu)
+    sigma = _sigma(sigma)
+    arr = _points("x", x)
+    flat = np.ascontiguousarray(arr.ravel())
+    d = nu.data()
+    ws = _wsuffix(d)
+    omega, in_bulk, st = _inverse_real(flat, nu, sigma, n_threads)
+    out = np.empty(flat.size)
+    with thread_limit(n_threads, blas=False):
+        if np.any(~in_bulk):
+            u = np.ascontiguousarray(omega[~in_bulk])
+            m = np.empty(u.size)
+            _kc.mass_above_many(u, d.kinds, d.params, d.cweights, d.atoms, ws, m)
+            out[~in_bulk] = m
+        if np.any(in_bulk):
+            bv, _ = _boundary_values(flat[in_bulk], nu, sigma, st, n_threads)
+            u = np.ascontiguousarray(bv.real)
+            T = np.empty(u.size)
+            xx = np.empty(u.size)
+            _kc.tail_many(u, sigma * sigma, *d.args(), ws, T, xx)
+            out[in_bulk] = T
+    return out.reshape(arr.shape)
 
 
 # ---------------------------------------------------------------------------------------

@@ -135,3 +135,43 @@ def density_atoms(x, atoms, weights, sigma, ua, ub):
 
     u = optimize.brentq(lambda u: psi(u) - x, ua, ub, xtol=1e-15, rtol=RTOL)
     return v_of(u) / (np.pi * s2)
+
+
+def density_roots(x, atoms, weights, sigma):
+    """Density of nu (+) sc at x for a few atoms: the root in C+ of the polynomial form of
+    Phi(omega) = x, (omega - x) prod (omega - s_i) + s2 sum_j w_j prod_{i != j} (omega - s_i)
+    = 0 (numpy.roots), then Im omega / (pi s2); 0 when every root is real."""
+    s2 = sigma ** 2
+    P = np.poly(atoms)
+    lhs = np.polymul([1.0, -x], P)
+    for j in range(atoms.size):
+        lhs = np.polyadd(lhs, s2 * weights[j] * np.poly(np.delete(atoms, j)))
+    im = np.roots(lhs).imag.max()
+    return max(im, 0.0) / (np.pi * s2) if im > 1e-9 else 0.0
+
+
+def classical_locations_roots(atoms, weights, sigma, n, k, side="right"):
+    """gamma_j with n mu([gamma_j, inf)) = j - 1/2 (right) by quad of :func:`density_roots`
+    over the support from :func:`edges_atoms`, and brentq."""
+    edges, _ = edges_atoms(atoms, weights, sigma)
+    dens = lambda y: density_roots(y, atoms, weights, sigma)  # noqa: E731
+    masses = [integrate.quad(dens, a, b, limit=400, epsabs=1e-13)[0] for a, b in edges]
+
+    def tail(x):
+        tot = 0.0
+        for (a, b), m in zip(edges, masses):
+            if x <= a:
+                tot += m
+            elif x < b:
+                tot += integrate.quad(dens, x, b, limit=400, epsabs=1e-13)[0]
+        return tot
+
+    out = []
+    for j in range(1, k + 1):
+        target = (j - 0.5) / n
+        if side == "right":
+            f = lambda x: tail(x) - target  # noqa: E731
+        else:
+            f = lambda x: (1.0 - tail(x)) - target  # noqa: E731
+        out.append(optimize.brentq(f, edges[0, 0], edges[-1, 1], xtol=1e-12, rtol=1e-12))
+    return np.array(out), edges, np.array(masses)

@@ -414,6 +414,49 @@ def _atoms_sums_c(x, t, atoms, aw):
 
 
 @jit
+def _atoms_sums_c_fmm(z, atoms, aw, fc, fr, fm):
+    """The sums of :func:`_atoms_sums_c` at omega = z, blocks far from z through their
+    expansions of g and g' (s0 = -Im g / v, s2 = Re g, (-s3, 2 v s4) = g'); for those
+    blocks s1 = sum w q**2 is replaced by s3 (relative error O(t / d**2): it only
+    serves as a derivative)."""
+    k = atoms.shape[0]
+    v = z.imag
+    t2v = v * v
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    s4 = 0.0
+    for b in range(fc.shape[0]):
+        dist = z - fc[b]
+        if fr[b] <= FMM_RHO * abs(dist):
+            t = 1.0 / dist
+            h1 = 0j
+            h2 = 0j
+            for n in range(FMM_P - 1, -1, -1):
+                mn = fm[b, n]
+                h1 = h1 * t + mn
+                h2 = h2 * t + (n + 1) * mn
+            g = h1 * t
+            gp = -h2 * (t * t)
+            s0 += -g.imag / v
+            s2 += g.real
+            s3 += -gp.real
+            s1 += -gp.real
+            s4 += gp.imag / (2.0 * v)
+        else:
+            j0 = b * FMM_BLOCK
+            j1 = min(j0 + FMM_BLOCK, k)
+            a0, a1, a2, a3, a4 = _atoms_sums_c(z.real, t2v, atoms[j0:j1], aw[j0:j1])
+            s0 += a0
+            s1 += a1
+            s2 += a2
+            s3 += a3
+            s4 += a4
+    return s0, s1, s2, s3, s4
+
+
+@jit
 def eval_complex(z, kinds, params, cw, atoms, aw, fc, fr, fm):
     """(g, g') of the whole measure at complex z (Im z != 0); atoms far from z through
     the block expansions when ``fc`` is not empty."""
@@ -731,18 +774,24 @@ def inverse_complex_many(z, scale, s2, kinds, params, cw, atoms, aw, fc, fr, fm,
 
 
 @jit
-def _h_at(u, t, s2, kinds, params, cw, atoms, aw, fc, fr, fm):
-    """At omega = u + i sqrt(t): h = s2 int dnu/|omega-x|^2, dh/dt, Re g(omega), g'(omega)."""
+def _h_at(u, t, s2, kinds, params, cw, atoms, aw, fc, fr, fm, far=False):
+    """At omega = u + i sqrt(t): h = s2 int dnu/|omega-x|^2, dh/dt, Re g(omega), g'(omega).
+
+    ``far=True``: blocks of atoms far from omega enter through their expansions
+    (:func:`_atoms_sums_c_fmm`; dh/dt is then approximate, which only slows Newton)."""
     if t <= 0.0:
         m1, m2, m3 = eval_real(u, kinds, params, cw, atoms, aw, fc, fr, fm)
         if not math.isfinite(m2):
             return math.inf, NAN, NAN, complex(NAN, NAN)
         return s2 * m2, NAN, m1, complex(-m2, 0.0)
     v = math.sqrt(t)
-    h, ht, reg, pr, pi = _atoms_sums_c(u, t, atoms, aw)
+    z = complex(u, v)
+    if far and fc.shape[0]:
+        h, ht, reg, pr, pi = _atoms_sums_c_fmm(z, atoms, aw, fc, fr, fm)
+    else:
+        h, ht, reg, pr, pi = _atoms_sums_c(u, t, atoms, aw)
     gp = complex(-pr, 2.0 * v * pi)
     ht = -ht
-    z = complex(u, v)
     for c in range(kinds.shape[0]):
         g1, gp1 = cont_complex(z, kinds[c], params[c, 0], params[c, 1])
         w = cw[c]
@@ -754,12 +803,12 @@ def _h_at(u, t, s2, kinds, params, cw, atoms, aw, fc, fr, fm):
 
 
 @jit
-def _solve_t(u, tguess, s2, kinds, params, cw, atoms, aw, fc, fr, fm):
+def _solve_t(u, tguess, s2, kinds, params, cw, atoms, aw, fc, fr, fm, far=False):
     """Smallest t = v**2 >= 0 with h(u, t) <= 1 (h decreasing in t).
 
     Newton on phi(t) = 1/h - 1, concave and increasing (1/h is a complete Bernstein
     function of t), within the bracket [0, s2] with bisection as fall-back.
-    Returns (t, Re g, g') at the solution.
+    Returns (t, Re g, g') at the solution.  ``far``: as in :func:`_h_at`.
     """
     h0, ht0, reg0, gp0 = _h_at(u, 0.0, s2, kinds, params, cw, atoms, aw, fc, fr, fm)
     if h0 <= 1.0:
@@ -769,7 +818,7 @@ def _solve_t(u, tguess, s2, kinds, params, cw, atoms, aw, fc, fr, fm):
     t = tguess if (tguess > lo and tguess < hi) else 0.5 * hi
     h, ht, reg, gp = 0.0, 0.0, 0.0, 0j
     for _ in range(MAXIT):
-        h, ht, reg, gp = _h_at(u, t, s2, kinds, params, cw, atoms, aw, fc, fr, fm)
+        h, ht, reg, gp = _h_at(u, t, s2, kinds, params, cw, atoms, aw, fc, fr, fm, far)
         ph = 1.0 / h - 1.0
         if ph < 0.0:
             lo = t
@@ -783,7 +832,7 @@ def _solve_t(u, tguess, s2, kinds, params, cw, atoms, aw, fc, fr, fm):
             tn = 0.5 * (lo + hi)
         if abs(tn - t) <= 1e-15 * t or hi - lo <= 1e-15 * hi:
             t = tn
-            h, ht, reg, gp = _h_at(u, t, s2, kinds, params, cw, atoms, aw, fc, fr, fm)
+            h, ht, reg, gp = _h_at(u, t, s2, kinds, params, cw, atoms, aw, fc, fr, fm, far)
             break
         t = tn
     return t, reg, gp
