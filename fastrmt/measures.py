@@ -454,7 +454,8 @@ class Semicircle(Measure):
         # x = center - radius cos(phi) with (phi - sin(phi) cos(phi)) / pi = q
         phi = _invert_angle(lambda p: (p - 0.5 * np.sin(2.0 * p)) / math.pi,
                             lambda p: 2.0 * np.sin(p) ** 2 / math.pi, q, _EPS4)
-        return self.center - self.radius * np.cos(phi)
+        # - cos(phi) as sin(phi - pi/2): exact 0 at the median (cos(pi/2) rounds to 6e-17)
+        return self.center + self.radius * np.sin(phi - 0.5 * math.pi)
 
     def mean(self) -> float:
         return self.center
