@@ -19,7 +19,7 @@ from .experiment import ExperimentResult, experiment
 from .freeprob import (bulk_support, density, outlier_threshold, phi, phi_inverse, phi_prime,
                        predict_outliers, spikes_from_outliers)
 from .sampling import DISTRIBUTIONS, wigner, wigner_spec
-from .signals import Signal, bulk_quantiles, make_signal
+from .signals import Signal, bulk_law, bulk_quantiles, make_signal
 from .weights import analyze_weights, prune_file, prune_weights
 
 __version__ = "0.1.0"
@@ -38,6 +38,7 @@ __all__ = [
     "PackedSymmetric",
     "Signal",
     "ThresholdNotReached",
+    "bulk_law",
     "bulk_quantiles",
     "bulk_support",
     "density",

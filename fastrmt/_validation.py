@@ -23,6 +23,7 @@ __all__ = [
     "format_bytes",
     "check_array",
     "check_points",
+    "check_probabilities",
 ]
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -184,4 +185,13 @@ def check_points(name: str, value: Any, *, allow_complex: bool = False) -> np.nd
         arr = arr.astype(np.float64)
     if arr.size and not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must contain only finite values (found NaN or inf)")
+    return arr
+
+
+def check_probabilities(name: str, value: Any) -> np.ndarray:
+    """Array of probabilities in [0, 1] of any shape (float64)."""
+    arr = check_points(name, value)
+    if arr.size and (float(arr.min()) < 0.0 or float(arr.max()) > 1.0):
+        raise ValueError(f"{name} must be in [0, 1], got values in "
+                         f"[{float(arr.min())}, {float(arr.max())}]")
     return arr

@@ -91,7 +91,9 @@ def _experiment_options(p: argparse.ArgumentParser, *, sweep: bool = False) -> N
                    help="noise level sigma (default 1)")
     p.add_argument("--bulk", choices=BULK_LAWS, default="uniform", help="bulk law of S")
     p.add_argument("--bulk-param", type=_kv, action="append", default=[], metavar="KEY=VALUE",
-                   help="bulk law parameter, e.g. a=-1 b=1 (repeatable)")
+                   help="bulk law parameter, named as in fastrmt.measures (repeatable): "
+                        "a, b (uniform); center, variance (semicircle); ratio, scale "
+                        "(marchenko_pastur); a, b, p = mass on a (two_point)")
     p.add_argument("--basis", choices=BASES, default="fast", help="eigenbasis of S")
     p.add_argument("--storage", choices=("dense", "packed", "matrix-free"), default="dense",
                    help="storage of the noise matrix")

@@ -19,6 +19,13 @@ exists and by O(#atoms) sums otherwise.  Inside the support those are NaN.
 ``Mixture([...])``     ``sum_i w_i nu_i`` from ``[(w_i, nu_i), ...]`` (weights normalised)
 =====================  ====================================================================
 
+Every measure also carries its distribution: :meth:`Measure.cdf` (right-continuous,
+``F(x) = nu((-inf, x])``), :meth:`Measure.pdf` (the density of the absolutely continuous
+part: atoms are not in it) and :meth:`Measure.quantile` (the generalised inverse
+``inf{x : F(x) >= q}``), vectorised over arrays of any shape, in closed form where one
+exists (uniform, semicircle, Marchenko-Pastur distribution functions) and accurate to a
+few ulps otherwise (quantiles by safeguarded Newton or bisection on the closed forms).
+
 For the compiled kernels a measure is flattened by :meth:`Measure.data` into a
 :class:`MeasureData`: the continuous components as (kind code, two parameters,
 weight) and all atoms merged, sorted, with their weights.
@@ -34,7 +41,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from ._kernels import _freeprob as _k
-from ._validation import _show, check_array, check_points, check_real
+from ._validation import _show, check_array, check_points, check_probabilities, check_real
 
 __all__ = [
     "Measure",
@@ -172,6 +179,116 @@ class Measure(abc.ABC):
         _k.moments_many(flat, *d.args(), m)
         return tuple(m[:, j].reshape(arr.shape) for j in range(3))
 
+    # --- the distribution ---------------------------------------------------------
+    @abc.abstractmethod
+    def _cdf(self, x: np.ndarray) -> np.ndarray:
+        """F at validated float64 points (any shape)."""
+
+    @abc.abstractmethod
+    def _pdf(self, x: np.ndarray) -> np.ndarray:
+        """Density of the absolutely continuous part at validated float64 points."""
+
+    def _atoms(self) -> tuple[np.ndarray, np.ndarray]:
+        """(values, weights) of the discrete part, values sorted (empty by default)."""
+        return np.empty(0), np.empty(0)
+
+    def _quantile(self, q: np.ndarray) -> np.ndarray:
+        """inf{x : F(x) >= q} at validated probabilities, by bisection on F.
+
+        F is monotone, so keeping ``F(lo) < q <= F(hi)`` while halving ``[lo, hi]`` down to
+        adjacent floats (or 2**-200 of the support's width) finds the generalised inverse
+        through flat parts (gaps: the left end) and jumps (atoms: the atom, snapped to
+        exactly).  Subclasses with a closed form or a smooth one-parameter inverse
+        override this.
+        """
+        sup = self.support()
+        lo0, hi0 = sup[0][0], sup[-1][1]
+        flat = q.ravel()
+        out = np.full(flat.shape, hi0)
+        f_lo0 = float(self._cdf(np.array(lo0)))
+        at_lo = flat <= f_lo0
+        out[at_lo] = lo0
+        todo = np.flatnonzero(~at_lo & (flat <= float(self._cdf(np.array(hi0)))))
+        if todo.size:
+            qq = flat[todo]
+            lo = np.full(todo.size, lo0)
+            hi = np.full(todo.size, hi0)
+            for _ in range(200):
+                mid = 0.5 * (lo + hi)
+                live = (mid > lo) & (mid < hi)
+                if not live.any():
+                    break
+                up = self._cdf(mid) >= qq
+                hi = np.where(live & up, mid, hi)
+                lo = np.where(live & ~up, mid, lo)
+            res = hi
+            av, _ = self._atoms()
+            if av.size:  # an atom in (lo, hi] is where F jumps past q: return it exactly
+                j = np.searchsorted(av, hi, side="right") - 1
+                jj = np.maximum(j, 0)
+                snap = (j >= 0) & (av[jj] > lo)
+                res = np.where(snap, av[jj], hi)
+            out[todo] = res
+        return out.reshape(q.shape)
+
+    def cdf(self, x: Any) -> np.ndarray:
+        """Distribution function ``F(x) = nu((-inf, x])`` (right-continuous).
+
+        Parameters
+        ----------
+        x : float or array_like of finite reals, any shape
+
+        Returns
+        -------
+        ndarray of float64, the shape of ``x``, values in [0, 1]
+        """
+        arr = check_points("x", x)
+        return np.clip(self._cdf(arr), 0.0, 1.0)
+
+    def pdf(self, x: Any) -> np.ndarray:
+        """Density of the absolutely continuous part of the measure at ``x``.
+
+        Atoms are not part of it: the density is 0 at an atom (unless a continuous part
+        covers it) and 0 everywhere for :class:`Atoms`.  Outside the support it is 0.
+
+        Parameters
+        ----------
+        x : float or array_like of finite reals, any shape
+
+        Returns
+        -------
+        ndarray of float64, the shape of ``x``
+        """
+        arr = check_points("x", x)
+        return self._pdf(arr)
+
+    def quantile(self, q: Any) -> np.ndarray:
+        """The generalised inverse ``inf{x : F(x) >= q}`` of the distribution function.
+
+        ``q = 0`` gives the lower end of the support (where the infimum over the whole
+        line would be -inf), ``q = 1`` its upper end.  On an atom of mass w the quantile
+        is the atom for a range of q of length w; across a gap of the support it jumps.
+
+        Parameters
+        ----------
+        q : float or array_like of probabilities in [0, 1], any shape
+
+        Returns
+        -------
+        ndarray of float64, the shape of ``q``, non-decreasing in ``q``
+
+        Raises
+        ------
+        ValueError
+            If a value of ``q`` is outside [0, 1] or not finite.
+        """
+        arr = check_probabilities("q", q)
+        out = self._quantile(arr)
+        if arr.size:  # the ends of the support exactly (not a rounding of them)
+            sup = self.support()
+            out = np.where(arr == 0.0, sup[0][0], np.where(arr == 1.0, sup[-1][1], out))
+        return out
+
     def __repr__(self) -> str:  # pragma: no cover - cosmetic
         return f"{type(self).__name__}({self._repr_args()})"
 
@@ -228,6 +345,28 @@ class Atoms(Measure):
     def _components(self):
         return [("atoms", self.values, self.weights)]
 
+    def _cumulative(self) -> np.ndarray:
+        cum = self.__dict__.get("_cum")
+        if cum is None:
+            cum = np.minimum(np.cumsum(self.weights), 1.0)
+            cum[-1] = 1.0
+            self._cum = cum
+        return cum
+
+    def _atoms(self):
+        return self.values, self.weights
+
+    def _cdf(self, x):
+        idx = np.searchsorted(self.values, x, side="right")
+        return np.where(idx > 0, self._cumulative()[np.maximum(idx - 1, 0)], 0.0)
+
+    def _pdf(self, x):
+        return np.zeros(np.shape(x))
+
+    def _quantile(self, q):
+        idx = np.searchsorted(self._cumulative(), q, side="left")
+        return self.values[np.minimum(idx, self.values.size - 1)]
+
     def mean(self) -> float:
         if self._mean is None:
             self._mean = float(np.sum(self.weights * self.values))
@@ -268,6 +407,15 @@ class Uniform(Measure):
     def _components(self):
         return [(KIND_UNIFORM, self.a, self.b, 1.0)]
 
+    def _cdf(self, x):
+        return np.clip((x - self.a) / (self.b - self.a), 0.0, 1.0)
+
+    def _pdf(self, x):
+        return np.where((x >= self.a) & (x <= self.b), 1.0 / (self.b - self.a), 0.0)
+
+    def _quantile(self, q):
+        return np.minimum(self.a + (self.b - self.a) * q, self.b)
+
     def mean(self) -> float:
         return 0.5 * (self.a + self.b)
 
@@ -293,6 +441,22 @@ class Semicircle(Measure):
     def _components(self):
         return [(KIND_SEMICIRCLE, self.center, self.var, 1.0)]
 
+    def _cdf(self, x):
+        # F = 1/2 + (t sqrt(1 - t**2) + arcsin t) / pi, t = (x - center) / radius
+        t = np.clip((x - self.center) / self.radius, -1.0, 1.0)
+        return 0.5 + (t * np.sqrt(1.0 - t * t) + np.arcsin(t)) / math.pi
+
+    def _pdf(self, x):
+        t = (x - self.center) / self.radius
+        return 2.0 / (math.pi * self.radius) * np.sqrt(np.maximum(1.0 - t * t, 0.0))
+
+    def _quantile(self, q):
+        # x = center - radius cos(phi) with (phi - sin(phi) cos(phi)) / pi = q
+        phi = _invert_angle(lambda p: (p - 0.5 * np.sin(2.0 * p)) / math.pi,
+                            lambda p: 2.0 * np.sin(p) ** 2 / math.pi, q, _EPS4)
+        # - cos(phi) as sin(phi - pi/2): exact 0 at the median (cos(pi/2) rounds to 6e-17)
+        return self.center + self.radius * np.sin(phi - 0.5 * math.pi)
+
     def mean(self) -> float:
         return self.center
 
@@ -315,6 +479,48 @@ class MarchenkoPastur(Measure):
 
     def _components(self):
         return [(KIND_MP, self.ratio, self.scale, 1.0)]
+
+    @property
+    def _edges(self) -> tuple[float, float]:
+        r = math.sqrt(self.ratio)
+        return self.scale * (1.0 - r) ** 2, self.scale * (1.0 + r) ** 2
+
+    @property
+    def _atom_mass(self) -> float:
+        return 1.0 - 1.0 / self.ratio if self.ratio > 1.0 else 0.0
+
+    def _atoms(self):
+        if self.ratio > 1.0:
+            return np.zeros(1), np.array([self._atom_mass])
+        return np.empty(0), np.empty(0)
+
+    def _cdf(self, x):
+        c = self.ratio
+        a, b = self._edges
+        # x = scale (1 + c - 2 sqrt(c) cos(phi)), phi in [0, pi]:
+        # tan(phi/2) = sqrt((x - a) / (b - x)), accurate at both edges (arccos is not)
+        phi = 2.0 * np.arctan2(np.sqrt(np.maximum(x - a, 0.0)), np.sqrt(np.maximum(b - x, 0.0)))
+        f = _mp_angle_cdf(phi, c)
+        f = np.where(x < a, 0.0, f)
+        if self._atom_mass:
+            f = np.where(x >= 0.0, f + self._atom_mass, f)
+        return np.where(x >= b, 1.0, f)
+
+    def _pdf(self, x):
+        a, b = self._edges
+        inside = (x > a) & (x < b) & (x > 0)
+        xi = np.where(inside, x, 0.5 * (a + b))
+        dens = np.sqrt((b - xi) * (xi - a)) / (2.0 * math.pi * self.ratio * self.scale * xi)
+        return np.where(inside, dens, 0.0)
+
+    def _quantile(self, q):
+        c = self.ratio
+        w0 = self._atom_mass
+        phi = _invert_angle(lambda p: _mp_angle_cdf(p, c), lambda p: _mp_angle_pdf(p, c),
+                            np.maximum(q - w0, 0.0), _EPS4 * max(1.0, 1.0 / math.sqrt(c)))
+        # 1 + c - 2 sqrt(c) cos(phi) without cancellation at the left edge
+        x = self.scale * ((1.0 - math.sqrt(c)) ** 2 + 4.0 * math.sqrt(c) * np.sin(0.5 * phi) ** 2)
+        return np.where(q <= w0, 0.0, x) if w0 else x
 
     def mean(self) -> float:
         return self.scale
@@ -360,6 +566,25 @@ class Mixture(Measure):
                     out.append((c[0], c[1], c[2], c[3] * w))
         return out
 
+    def _cdf(self, x):
+        return sum(w * m._cdf(x) for w, m in zip(self.weights, self.parts) if w > 0)
+
+    def _pdf(self, x):
+        return sum(w * m._pdf(x) for w, m in zip(self.weights, self.parts) if w > 0)
+
+    def _atoms(self):
+        vals, ws = [], []
+        for w, m in zip(self.weights, self.parts):
+            v, aw = m._atoms()
+            if w > 0 and v.size:
+                vals.append(v)
+                ws.append(w * aw)
+        if not vals:
+            return np.empty(0), np.empty(0)
+        v, aw = np.concatenate(vals), np.concatenate(ws)
+        order = np.argsort(v, kind="stable")
+        return v[order], aw[order]
+
     def mean(self) -> float:
         return float(sum(w * m.mean() for w, m in zip(self.weights, self.parts)))
 
@@ -375,6 +600,80 @@ def as_measure(name: str, nu: Any) -> Measure:
         raise TypeError(f"{name} must be a fastrmt.measures.Measure (Atoms, Uniform, "
                         f"Semicircle, MarchenkoPastur, TwoPoint, Mixture), got {_show(nu)}")
     return nu
+
+
+_ANGLE_GRID = np.linspace(0.0, math.pi, 1025)
+_EPS4 = 4.0 * float(np.finfo(np.float64).eps)
+
+
+def _invert_angle(F, dF, q: np.ndarray, ftol: float) -> np.ndarray:
+    """phi in [0, pi] with F(phi) = q, for F increasing on [0, pi] with derivative dF.
+
+    A table of F on 1025 angles brackets each q; safeguarded Newton steps (the bisection
+    point when a step leaves the bracket) then run until the step is below 1e-15 or the
+    residual ``|F(phi) - q|`` below ``ftol`` (the rounding level of F: where F is flat,
+    phi is only determined to that level, and so is nothing better than x), at most 100
+    steps.  Only the points not yet converged are iterated.
+    """
+    t = _ANGLE_GRID
+    flat = np.ascontiguousarray(q, dtype=np.float64).ravel()
+    ft = np.maximum.accumulate(F(t))
+    i = np.clip(np.searchsorted(ft, flat, side="left"), 1, t.size - 1)
+    lo, hi = t[i - 1], t[i]
+    span = ft[i] - ft[i - 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.clip(np.where(span > 0, (flat - ft[i - 1]) / span, 0.5), 0.0, 1.0)
+    phi = lo + (hi - lo) * frac
+    active = np.arange(flat.size)
+    for _ in range(100):
+        if active.size == 0:
+            break
+        p, qa, la, ha = phi[active], flat[active], lo[active], hi[active]
+        f = F(p) - qa
+        la = np.where(f < 0, p, la)
+        ha = np.where(f > 0, p, ha)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            new = p - f / dF(p)
+        # a step that stays in [lo, hi] is taken, one that leaves it (or a NaN) is
+        # replaced by the bisection point
+        inside = (new >= la) & (new <= ha)
+        close = np.abs(f) <= ftol  # converged: keep p unless Newton refines it in place
+        new = np.where(inside, new, np.where(close, p, 0.5 * (la + ha)))
+        phi[active], lo[active], hi[active] = new, la, ha
+        active = active[(np.abs(new - p) > 1e-15) & ~close]
+    return phi.reshape(np.shape(q))
+
+
+def _mp_angle_cdf(phi: np.ndarray, c: float) -> np.ndarray:
+    """Mass of the continuous part of MarchenkoPastur(c, 1) below x = 1 + c - 2 sqrt(c) cos(phi).
+
+    With x = mu - h cos(phi), mu = 1 + c, h = 2 sqrt(c), the density
+    sqrt((b - x)(x - a)) / (2 pi c x) dx becomes h**2 sin(phi)**2 / (2 pi c x) dphi, and
+    sin(phi)**2 / (mu - h cos(phi)) = cos(phi)/h + mu/h**2 + (1 - mu**2/h**2) / (mu - h cos(phi))
+    with mu**2 - h**2 = (1 - c)**2; the last term integrates to
+    2 / |1 - c| arctan(k tan(phi/2)), k = (1 + sqrt c) / |1 - sqrt c|.  Writing that arctan
+    as phi/2 + delta, delta = arctan((k - 1) t / (1 + k t**2)), t = tan(phi/2), gives
+
+        F = (sqrt(c) sin(phi) + min(c, 1) phi - |1 - c| delta) / (pi c),
+
+    whose terms cancel only to O(sqrt c) (not O(1)) for a small ratio.  The total
+    F(pi) is min(1, 1/c).  At c = 1: F = (phi + sin(phi)) / pi.
+    """
+    if c == 1.0:
+        return (phi + np.sin(phi)) / math.pi
+    r = math.sqrt(c)
+    km1 = 2.0 * min(r, 1.0) / abs(1.0 - r)
+    t = np.tan(0.5 * phi)
+    delta = np.arctan(km1 * t / (1.0 + (1.0 + km1) * t * t))
+    return (r * np.sin(phi) + min(c, 1.0) * phi - abs(1.0 - c) * delta) / (math.pi * c)
+
+
+def _mp_angle_pdf(phi: np.ndarray, c: float) -> np.ndarray:
+    """d/dphi of :func:`_mp_angle_cdf`: h**2 sin(phi)**2 / (2 pi c x(phi))."""
+    if c == 1.0:
+        return (1.0 + np.cos(phi)) / math.pi
+    x = 1.0 + c - 2.0 * math.sqrt(c) * np.cos(phi)
+    return 2.0 * np.sin(phi) ** 2 / (math.pi * x)
 
 
 def _cont_support(kind: int, p0: float, p1: float) -> list[tuple[float, float, float]]:

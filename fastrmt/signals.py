@@ -3,27 +3,35 @@
 ``S = Q diag(eigenvalues) Q.T`` with ``eigenvalues`` = the *bulk* (n - r deterministic
 values) followed by the r *spikes*, and Q an orthogonal eigenbasis.
 
-Bulk eigenvalues are deterministic quantiles of the chosen law: with m = n - r bulk
-values, value k (k = 1, ..., m) is ``F^{-1}((k - 1/2) / m)``, F the law's distribution
-function, in increasing order.  Their empirical measure tends to the law as m grows, and
-theory (``fastrmt`` Phi / free convolution) and simulation can use exactly the numbers
-returned in :attr:`Signal.eigenvalues`.
+Bulk eigenvalues are deterministic quantiles of the chosen law nu (a
+:class:`fastrmt.measures.Measure`): with m = n - r bulk values, value k (k = 1, ..., m) is
+``nu.quantile((k - 1/2) / m)`` (the generalised inverse of the distribution function), in
+increasing order.  Their empirical measure tends to nu as m grows, and theory (``fastrmt``
+Phi / free convolution) and simulation can use exactly the numbers returned in
+:attr:`Signal.eigenvalues`; :attr:`Signal.law` is nu.
 
-Bulk laws and their parameters (``bulk_params`` dict; defaults in brackets):
+``bulk`` is a measure, or a shortcut name mapped to one by :func:`bulk_law` with the
+parameters of that measure (``bulk_params`` dict; defaults in brackets):
 
 ====================  ==============================================================
-``"uniform"``         uniform on [a, b]: ``a`` [-1.0] < ``b`` [1.0]
-``"semicircle"``      semicircle on [center - radius, center + radius]:
-                      ``center`` [0.0], ``radius`` [1.0] > 0 (variance radius**2/4)
-``"marchenko_pastur"`` Marchenko-Pastur law of ratio ``ratio`` [0.5] in (0, 1] and
-                      mean ``scale`` [1.0] > 0, on [scale (1 - sqrt(ratio))**2,
-                      scale (1 + sqrt(ratio))**2]; quantiles by inverting the
-                      distribution function computed on a 2**17-point grid
-                      (accurate to about 1e-9 relative)
-``"two_point"``       the two values ``low`` [-1.0] <= ``high`` [1.0] with mass
-                      ``weight`` [0.5] in [0, 1] on ``high``
-array of m values     the given bulk eigenvalues, used in the given order
+``"uniform"``         ``Uniform(a, b)``: uniform on [a, b], ``a`` [-1.0] < ``b`` [1.0]
+``"semicircle"``      ``Semicircle(center, variance)``: ``center`` [0.0], ``variance``
+                      [0.25] > 0, on [center - 2 sqrt(variance), center + 2 sqrt(variance)]
+                      (the default is the semicircle of radius 1)
+``"marchenko_pastur"`` ``MarchenkoPastur(ratio, scale)``: ``ratio`` [0.5] > 0, mean
+                      ``scale`` [1.0] > 0, on [scale (1 - sqrt(ratio))**2,
+                      scale (1 + sqrt(ratio))**2], plus an atom of mass 1 - 1/ratio at 0
+                      when ratio > 1
+``"two_point"``       ``TwoPoint(a, b, p)``: mass ``p`` [0.5] in [0, 1] on ``a`` [-1.0] and
+                      1 - p on ``b`` [1.0]; a == b or p in {0, 1} gives a single atom
+a Measure             its quantiles (no ``bulk_params``)
+array of m values     the given bulk eigenvalues, used in the given order (``law`` is
+                      ``Atoms(values)``)
 ====================  ==============================================================
+
+The keys of earlier versions (``radius`` for the semicircle; ``low``, ``high``, ``weight``
+with the mass on ``high`` for the two-point law) are refused with a message giving the
+new spelling.
 
 Eigenbasis (``basis``):
 
@@ -41,7 +49,6 @@ Eigenbasis (``basis``):
 """
 from __future__ import annotations
 
-import math
 from typing import Any, Mapping
 
 import numpy as np
@@ -51,9 +58,10 @@ from ._kernels import _basis, _philox
 from ._random import STREAM_BASIS, STREAM_SIGNAL, Key, SeedLike, as_key
 from ._threads import thread_limit
 from ._validation import check_array, check_choice, check_int, check_memory, check_real
+from .measures import Atoms, MarchenkoPastur, Measure, Semicircle, TwoPoint, Uniform
 from .packed import _BlasOneThread
 
-__all__ = ["Signal", "make_signal", "bulk_quantiles", "BULK_LAWS", "BASES"]
+__all__ = ["Signal", "make_signal", "bulk_law", "bulk_quantiles", "BULK_LAWS", "BASES"]
 
 BULK_LAWS = ("uniform", "semicircle", "marchenko_pastur", "two_point")
 BASES = ("diagonal", "haar", "fast")
@@ -61,103 +69,135 @@ FAST_ROUNDS = 3
 
 _DEFAULTS: dict[str, dict[str, float]] = {
     "uniform": {"a": -1.0, "b": 1.0},
-    "semicircle": {"center": 0.0, "radius": 1.0},
+    "semicircle": {"center": 0.0, "variance": 0.25},
     "marchenko_pastur": {"ratio": 0.5, "scale": 1.0},
-    "two_point": {"low": -1.0, "high": 1.0, "weight": 0.5},
+    "two_point": {"a": -1.0, "b": 1.0, "p": 0.5},
+}
+
+# keys of earlier versions: refused with the new spelling
+_OLD_KEYS: dict[str, dict[str, str]] = {
+    "semicircle": {
+        "radius": "the semicircle takes 'variance' (= radius**2/4), as "
+                  "fastrmt.measures.Semicircle does",
+    },
+    "two_point": {
+        key: "the two-point law takes 'a' (was 'low'), 'b' (was 'high') and 'p', the mass "
+             "on 'a' (= 1 - weight), as fastrmt.measures.TwoPoint does"
+        for key in ("low", "high", "weight")
+    },
 }
 
 
-# --------------------------------------------------------------------------- quantiles
+# --------------------------------------------------------------------------- the law
 
 def _levels(m: int) -> np.ndarray:
     return (np.arange(1, m + 1, dtype=np.float64) - 0.5) / m
 
 
-def _semicircle_phi(q: np.ndarray) -> np.ndarray:
-    """phi in [0, pi] with (phi - sin(phi) cos(phi)) / pi = q, by bisection (exact to rounding)."""
-    lo = np.zeros_like(q)
-    hi = np.full_like(q, math.pi)
-    for _ in range(64):
-        mid = 0.5 * (lo + hi)
-        f = (mid - np.sin(mid) * np.cos(mid)) / math.pi
-        below = f < q
-        lo = np.where(below, mid, lo)
-        hi = np.where(below, hi, mid)
-    return 0.5 * (lo + hi)
-
-
-def _mp_quantiles(q: np.ndarray, ratio: float, scale: float) -> np.ndarray:
-    a = scale * (1.0 - math.sqrt(ratio)) ** 2
-    b = scale * (1.0 + math.sqrt(ratio)) ** 2
-    h = 0.5 * (b - a)
-    phi = np.linspace(0.0, math.pi, 2**17 + 1)
-    x = a + h * (1.0 - np.cos(phi))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        g = h * h * np.sin(phi) ** 2 / (2.0 * math.pi * ratio * scale * x)
-    if a == 0.0:  # ratio == 1: sin^2/x -> finite limit at phi = 0
-        g[0] = 2.0 * h / (2.0 * math.pi * scale)
-    cdf = np.concatenate(([0.0], np.cumsum(0.5 * (g[1:] + g[:-1]) * np.diff(phi))))
-    cdf /= cdf[-1]
-    return a + h * (1.0 - np.cos(np.interp(q, cdf, phi)))
-
-
 def _bulk_params(bulk: str, params: Mapping[str, Any] | None) -> dict[str, float]:
+    """The checked parameters of the shortcut ``bulk``, defaults filled in."""
     if params is None:
         params = {}
     if not isinstance(params, Mapping):
         raise TypeError(f"bulk_params must be a dict or None, got {type(params).__name__}")
     defaults = _DEFAULTS[bulk]
-    unknown = sorted(set(params) - set(defaults))
+    for key in params:
+        hint = _OLD_KEYS.get(bulk, {}).get(key)
+        if hint is not None:
+            raise ValueError(f"bulk_params key {key!r} is not accepted: {hint}")
+    unknown = sorted(set(params) - set(defaults), key=str)
     if unknown:
         raise ValueError(f"bulk_params for bulk={bulk!r} accepts {sorted(defaults)}, "
                          f"got unknown key(s) {unknown}")
     out = {k: check_real(f"bulk_params[{k!r}]", params.get(k, v)) for k, v in defaults.items()}
     if bulk == "uniform" and not out["a"] < out["b"]:
         raise ValueError(f"bulk_params for 'uniform' needs a < b, got a={out['a']}, b={out['b']}")
-    if bulk == "semicircle" and not out["radius"] > 0:
-        raise ValueError(f"bulk_params['radius'] must be > 0, got {out['radius']}")
+    if bulk == "semicircle":
+        check_real("bulk_params['variance']", out["variance"], min_value=0.0, strict_min=True)
     if bulk == "marchenko_pastur":
-        if not 0.0 < out["ratio"] <= 1.0:
-            raise ValueError(f"bulk_params['ratio'] must be in (0, 1], got {out['ratio']}")
-        if not out["scale"] > 0:
-            raise ValueError(f"bulk_params['scale'] must be > 0, got {out['scale']}")
+        check_real("bulk_params['ratio']", out["ratio"], min_value=0.0, strict_min=True)
+        check_real("bulk_params['scale']", out["scale"], min_value=0.0, strict_min=True)
     if bulk == "two_point":
-        if not out["low"] <= out["high"]:
-            raise ValueError(f"bulk_params for 'two_point' needs low <= high, "
-                             f"got low={out['low']}, high={out['high']}")
-        if not 0.0 <= out["weight"] <= 1.0:
-            raise ValueError(f"bulk_params['weight'] must be in [0, 1], got {out['weight']}")
+        check_real("bulk_params['p']", out["p"], min_value=0.0, max_value=1.0)
     return out
 
 
-def bulk_quantiles(m: int, bulk: str = "uniform",
+def bulk_law(bulk: str | Measure, bulk_params: Mapping[str, Any] | None = None) -> Measure:
+    """The law of the bulk: a shortcut name mapped to its :mod:`fastrmt.measures` measure.
+
+    Parameters
+    ----------
+    bulk : {"uniform", "semicircle", "marchenko_pastur", "two_point"} or Measure
+        A shortcut (module docstring), or a measure (returned as it is).
+    bulk_params : dict, optional
+        The shortcut's parameters, named as the measure's: ``{"a", "b"}`` (uniform),
+        ``{"center", "variance"}`` (semicircle), ``{"ratio", "scale"}``
+        (Marchenko-Pastur), ``{"a", "b", "p"}`` (two-point, p the mass on a).  Missing
+        keys take their defaults.  Not allowed with a measure.
+
+    Returns
+    -------
+    Measure
+        ``Uniform(a, b)``, ``Semicircle(center, variance)``, ``MarchenkoPastur(ratio,
+        scale)``, ``TwoPoint(a, b, p)`` (``Atoms([a])`` when a == b or p == 1,
+        ``Atoms([b])`` when p == 0), or ``bulk`` itself.
+
+    Raises
+    ------
+    TypeError
+        ``bulk`` neither a string nor a measure; a parameter not a real number.
+    ValueError
+        Unknown shortcut, unknown or old key (the message gives the new spelling), or a
+        parameter out of range.
+
+    Examples
+    --------
+    >>> from fastrmt.signals import bulk_law
+    >>> bulk_law("semicircle", {"variance": 4.0}).support()
+    [(-4.0, 4.0)]
+    """
+    if isinstance(bulk, Measure):
+        if bulk_params is not None:
+            raise ValueError("bulk_params is only used with a named bulk law, "
+                             "got bulk_params with a Measure bulk")
+        return bulk
+    if not isinstance(bulk, str):
+        raise TypeError(f"bulk must be one of {BULK_LAWS} or a fastrmt.measures.Measure, "
+                        f"got {type(bulk).__name__}")
+    bulk = check_choice("bulk", bulk, BULK_LAWS)
+    p = _bulk_params(bulk, bulk_params)
+    if bulk == "uniform":
+        return Uniform(p["a"], p["b"])
+    if bulk == "semicircle":
+        return Semicircle(p["center"], p["variance"])
+    if bulk == "marchenko_pastur":
+        return MarchenkoPastur(p["ratio"], p["scale"])
+    if p["a"] == p["b"] or p["p"] == 1.0:
+        return Atoms([p["a"]])
+    if p["p"] == 0.0:
+        return Atoms([p["b"]])
+    return TwoPoint(p["a"], p["b"], p["p"])
+
+
+def bulk_quantiles(m: int, bulk: str | Measure = "uniform",
                    bulk_params: Mapping[str, Any] | None = None) -> np.ndarray:
-    """The m deterministic bulk eigenvalues ``F^{-1}((k - 1/2)/m)``, k = 1..m, increasing.
+    """The m deterministic bulk eigenvalues ``nu.quantile((k - 1/2)/m)``, k = 1..m, increasing.
 
     Parameters
     ----------
     m : int
         Number of values (>= 0).
-    bulk : {"uniform", "semicircle", "marchenko_pastur", "two_point"}
-        The law (module docstring).
+    bulk : {"uniform", "semicircle", "marchenko_pastur", "two_point"} or Measure
+        The law nu (see :func:`bulk_law`).
     bulk_params : dict, optional
-        The law's parameters (module docstring); missing keys take their defaults.
+        The shortcut's parameters (:func:`bulk_law`); missing keys take their defaults.
 
     Returns
     -------
     ndarray of float64, shape (m,)
     """
     m = check_int("m", m, min_value=0)
-    bulk = check_choice("bulk", bulk, BULK_LAWS)
-    p = _bulk_params(bulk, bulk_params)
-    q = _levels(m)
-    if bulk == "uniform":
-        return p["a"] + (p["b"] - p["a"]) * q
-    if bulk == "semicircle":
-        return p["center"] - p["radius"] * np.cos(_semicircle_phi(q))
-    if bulk == "marchenko_pastur":
-        return _mp_quantiles(q, p["ratio"], p["scale"])
-    return np.where(q < 1.0 - p["weight"], p["low"], p["high"])
+    return bulk_law(bulk, bulk_params).quantile(_levels(m))
 
 
 # --------------------------------------------------------------------------- the signal
@@ -182,9 +222,13 @@ class Signal:
     spike_indices : ndarray of int64 (r,)
         Columns of Q holding the spikes' eigenvectors (``n - r, ..., n - 1``).
     bulk : str
-        Name of the bulk law, or ``"custom"`` for user-given values.
+        Name of the bulk shortcut, ``"measure"`` for a measure given as ``bulk``, or
+        ``"custom"`` for user-given values.
     bulk_params : dict
-        The resolved parameters of the law (empty for ``"custom"``).
+        The resolved parameters of the shortcut (empty otherwise).
+    law : Measure or None
+        The law of the bulk: the shortcut's measure (:func:`bulk_law`), the measure given,
+        or ``Atoms(values)`` for user-given values (None when there are none, n == r).
     basis : {"diagonal", "haar", "fast"}
     key : Key
         The resolved seed of the basis (pass ``key`` back as ``seed`` to rebuild it).
@@ -192,7 +236,7 @@ class Signal:
 
     def __init__(self, n: int, bulk_eigenvalues: np.ndarray, spikes: np.ndarray, bulk: str,
                  bulk_params: dict, basis: str, key: Key, q: np.ndarray | None = None,
-                 signs: np.ndarray | None = None) -> None:
+                 signs: np.ndarray | None = None, law: Measure | None = None) -> None:
         self.n = n
         self.bulk_eigenvalues = _readonly(bulk_eigenvalues)
         self.spikes = _readonly(spikes)
@@ -200,6 +244,7 @@ class Signal:
         self.spike_indices = _readonly(np.arange(n - spikes.size, n, dtype=np.int64))
         self.bulk = bulk
         self.bulk_params = dict(bulk_params)
+        self.law = law
         self.basis = basis
         self.key = key
         self._q = None if q is None else np.ascontiguousarray(q)
@@ -300,7 +345,7 @@ class Signal:
         return (q * self.eigenvalues) @ q.T
 
 
-def make_signal(n: int, *, bulk: str | Any = "uniform",
+def make_signal(n: int, *, bulk: str | Measure | Any = "uniform",
                 bulk_params: Mapping[str, Any] | None = None, spikes: Any = None,
                 basis: str = "diagonal", seed: SeedLike = None,
                 n_threads: int | None = None) -> Signal:
@@ -310,14 +355,17 @@ def make_signal(n: int, *, bulk: str | Any = "uniform",
     ----------
     n : int
         Matrix order (>= 1).
-    bulk : str or array_like
-        ``"uniform"``, ``"semicircle"``, ``"marchenko_pastur"``, ``"two_point"`` (its n - r
-        eigenvalues are the quantiles ``F^{-1}((k - 1/2)/(n - r))``), or an array of the
-        n - r bulk eigenvalues (used in the given order).
+    bulk : str, Measure or array_like
+        The law nu of the bulk: a :class:`fastrmt.measures.Measure` or one of the shortcuts
+        ``"uniform"``, ``"semicircle"``, ``"marchenko_pastur"``, ``"two_point"``
+        (:func:`bulk_law`); the n - r bulk eigenvalues are then
+        ``nu.quantile((k - 1/2)/(n - r))``, k = 1..n - r.  Or an array of the n - r bulk
+        eigenvalues (used in the given order).
     bulk_params : dict, optional
-        Parameters of the bulk law (module docstring): ``{"a", "b"}`` (uniform),
-        ``{"center", "radius"}`` (semicircle), ``{"ratio", "scale"}`` (Marchenko-Pastur),
-        ``{"low", "high", "weight"}`` (two-point).  Missing keys take their defaults.
+        Parameters of a shortcut, named as its measure's (module docstring):
+        ``{"a", "b"}`` (uniform), ``{"center", "variance"}`` (semicircle),
+        ``{"ratio", "scale"}`` (Marchenko-Pastur), ``{"a", "b", "p"}`` (two-point, p the
+        mass on a).  Missing keys take their defaults.
     spikes : array_like, optional
         The r spike eigenvalues (1-D), appended after the bulk.
     basis : {"diagonal", "haar", "fast"}
@@ -330,13 +378,14 @@ def make_signal(n: int, *, bulk: str | Any = "uniform",
     Returns
     -------
     Signal
+        With ``law`` the measure of its bulk.
 
     Examples
     --------
     >>> from fastrmt.signals import make_signal
     >>> s = make_signal(1000, bulk="uniform", bulk_params={"a": 0.0, "b": 1.0},
     ...                 spikes=[3.0], basis="fast", seed=1)
-    >>> s.eigenvalues[-1]
+    >>> float(s.eigenvalues[-1])
     3.0
     """
     n = check_int("n", n, min_value=1)
@@ -353,8 +402,11 @@ def make_signal(n: int, *, bulk: str | Any = "uniform",
     if isinstance(bulk, str):
         bulk = check_choice("bulk", bulk, BULK_LAWS)
         params = _bulk_params(bulk, bulk_params)
-        values = bulk_quantiles(m, bulk, params)
+        law = bulk_law(bulk, params)
         name = bulk
+    elif isinstance(bulk, Measure):
+        law = bulk_law(bulk, bulk_params)
+        params, name = {}, "measure"
     else:
         if bulk_params is not None:
             raise ValueError("bulk_params is only used with a named bulk law, "
@@ -364,6 +416,9 @@ def make_signal(n: int, *, bulk: str | Any = "uniform",
             raise ValueError(f"bulk must be 1-D with n - len(spikes) = {m} values, "
                              f"got shape {values.shape}")
         params, name = {}, "custom"
+        law = Atoms(values) if m else None
+    if name != "custom":
+        values = law.quantile(_levels(m))
     key = as_key(seed)
     q = signs = None
     if basis == "haar":
@@ -384,7 +439,7 @@ def make_signal(n: int, *, bulk: str | Any = "uniform",
         with thread_limit(n_threads):
             _basis.fill_rows(signs, STREAM_SIGNAL, key.k0, key.k1, _philox.RADEMACHER)
     return Signal(n, np.asarray(values, dtype=np.float64), spk.astype(np.float64), name,
-                  params, basis, key, q, signs)
+                  params, basis, key, q, signs, law)
 
 
 def _warmup() -> None:

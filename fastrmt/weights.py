@@ -93,14 +93,14 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from ._threads import thread_limit
-from ._validation import check_bool, check_choice, check_int, check_real
+from ._validation import check_bool, check_choice, check_int, check_probabilities, check_real
 from ._weights_io import WeightsFile, WeightsFileError, from_mapping, load_file, save_file
+from .measures import MarchenkoPastur, Semicircle
 
 __all__ = [
     "LANCZOS_MIN_DIM",
@@ -130,70 +130,33 @@ METHODS = ("bema", "median")
 MODELS = ("auto", "mp", "wigner")
 SOLVERS = ("auto", "svd", "lanczos")
 _BEMA_ALPHA = 0.2
-_TABLE_SIZE = 32769
 _FLOOR = 1e-7  # values below 1e-7 ||W||_F are numerical zeros (Gram rounding), not outliers
 
 
 # ----------------------------------------------------------------------------------
 # Marchenko-Pastur and semicircle laws (unit scale)
 # ----------------------------------------------------------------------------------
-@lru_cache(maxsize=16)
-def _mp_table(c: float) -> tuple[np.ndarray, np.ndarray]:
-    """(x, F) on a fine grid: CDF of the MP law of ratio c <= 1 (eigenvalues of Z Z^T / q).
-
-    Substitution x = a + (b - a)(1 - cos t)/2 turns the density into a smooth function
-    of t, so a trapezoid rule on a uniform grid of 32769 points, linearly interpolated,
-    gives quantiles accurate to ~1e-7 (relative; ~1e-5 below the 1 % quantile at c = 1).
-    """
-    a, b = (1 - math.sqrt(c)) ** 2, (1 + math.sqrt(c)) ** 2
-    t = np.linspace(0.0, math.pi, _TABLE_SIZE)
-    h = (b - a) / 2
-    x = a + h * (1 - np.cos(t))
-    # f(x) dx = h^2 sin^2 t / (2 pi c x) dt, with sin^2 t = (1 - cos t)(1 + cos t)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        g = h * h * (1 - np.cos(t)) * (1 + np.cos(t)) / (2 * math.pi * c * x)
-    if a == 0.0:
-        g = h * (1 + np.cos(t)) / (2 * math.pi * c)
-    g[~np.isfinite(g)] = 0.0
-    F = np.concatenate(([0.0], np.cumsum((g[1:] + g[:-1]) * 0.5 * (t[1] - t[0]))))
-    F /= F[-1]
-    return x, F
-
-
 def mp_quantile(prob: np.ndarray | float, c: float) -> np.ndarray:
     """Quantiles of the Marchenko-Pastur law of ratio ``c`` in (0, 1] (unit variance).
 
     The law of the eigenvalues of ``Z Z^T / q`` for ``Z`` of shape ``(p, q)``, ``c = p/q``,
-    supported on ``[(1 - sqrt c)^2, (1 + sqrt c)^2]``.
+    supported on ``[(1 - sqrt c)^2, (1 + sqrt c)^2]``: ``MarchenkoPastur(c).quantile(prob)``
+    (:mod:`fastrmt.measures`), ``prob`` in [0, 1], any shape.
     """
     c = check_real("c", c, min_value=0.0, max_value=1.0, strict_min=True)
-    x, F = _mp_table(c)
-    return np.interp(np.asarray(prob, dtype=np.float64), F, x)
+    prob = check_probabilities("prob", prob)
+    return MarchenkoPastur(c).quantile(prob)
 
 
 def mp_density(x: np.ndarray, c: float) -> np.ndarray:
-    """Density of the Marchenko-Pastur law of ratio ``c`` in (0, 1] at ``x`` (unit variance)."""
+    """Density of the Marchenko-Pastur law of ratio ``c`` in (0, 1] at ``x`` (unit variance):
+    ``MarchenkoPastur(c).pdf(x)`` (:mod:`fastrmt.measures`), 0 outside the support."""
     c = check_real("c", c, min_value=0.0, max_value=1.0, strict_min=True)
-    x = np.asarray(x, dtype=np.float64)
-    a, b = (1 - math.sqrt(c)) ** 2, (1 + math.sqrt(c)) ** 2
-    out = np.zeros_like(x)
-    inside = (x > a) & (x < b) & (x > 0)
-    xi = x[inside]
-    out[inside] = np.sqrt((b - xi) * (xi - a)) / (2 * math.pi * c * xi)
-    return out
+    return MarchenkoPastur(c).pdf(x)
 
 
-@lru_cache(maxsize=1)
-def _sc_table() -> tuple[np.ndarray, np.ndarray]:
-    x = np.linspace(-2.0, 2.0, _TABLE_SIZE)
-    F = 0.5 + x * np.sqrt(np.maximum(4 - x * x, 0.0)) / (4 * math.pi) + np.arcsin(x / 2) / math.pi
-    F[0], F[-1] = 0.0, 1.0
-    return x, F
-
-
-def _sc_quantile(prob: np.ndarray | float) -> np.ndarray:
-    x, F = _sc_table()
-    return np.interp(np.asarray(prob, dtype=np.float64), F, x)
+# the Wigner bulk at unit scale sigma_s sqrt(n) = 1: the semicircle on [-2, 2]
+_SEMICIRCLE = Semicircle(0.0, 1.0)
 
 
 # ----------------------------------------------------------------------------------
@@ -281,9 +244,9 @@ def _sigma_mp(s: np.ndarray, p: int, q: int) -> dict[str, float]:
 def _sigma_sc(ev: np.ndarray, n: int) -> dict[str, float]:
     """Estimates of sigma_s * sqrt(n) (semicircle radius / 2) from the eigenvalues ``ev``."""
     ev = np.sort(ev.astype(np.float64))
-    est = {"median": float(np.median(np.abs(ev))) / float(_sc_quantile(0.75))}
+    est = {"median": float(np.median(np.abs(ev))) / float(_SEMICIRCLE.quantile(0.75))}
     for alpha in (0.1, 0.2, 0.3):
-        est[f"bema{alpha:.1f}"] = max(_bema(ev, _sc_quantile, alpha), 0.0)
+        est[f"bema{alpha:.1f}"] = max(_bema(ev, _SEMICIRCLE.quantile, alpha), 0.0)
     return est
 
 
@@ -668,7 +631,7 @@ def _analyze_wigner(A: np.ndarray, name: str, method: str, margin: float,
         if 0 < r_b < n // 2:
             ev = np.sort(bulk_ev)
             core = ev[np.abs(ev) <= 2 * h + margin * h * n ** (-2.0 / 3.0)]
-            est["bema-trim"] = max(_bema(core, _sc_quantile, _BEMA_ALPHA), 0.0) * to_sigma
+            est["bema-trim"] = max(_bema(core, _SEMICIRCLE.quantile, _BEMA_ALPHA), 0.0) * to_sigma
     sigma, err = _pick(est, method)
     sig_s = sigma / (1.0 if symmetric else math.sqrt(2.0))
     half = sig_s * math.sqrt(n)  # semicircle on [-2 half, 2 half]

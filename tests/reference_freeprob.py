@@ -69,6 +69,53 @@ def g_ref(z, nu):
     return complex(integrate_against(nu, lambda x: 1.0 / (z - x)))
 
 
+# --- distribution function, density, quantile: quad of the densities, brentq
+def pdf_ref(x, nu):
+    """Density of the continuous part: sum of the weighted densities of ``parts``."""
+    total = 0.0
+    for w, kind, data in parts(nu):
+        if kind == "density":
+            pdf, lo, hi = data
+            if lo <= x <= hi:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    v = float(pdf(x))
+                total += w * v if np.isfinite(v) else 0.0
+    return total
+
+
+def cdf_ref(x, nu):
+    """nu((-inf, x]): quad of each density from its left end to x, plus the atoms <= x.
+
+    The densities have square-root ends, so the integral is taken in theta with
+    t = lo + (hi - lo) (1 - cos theta) / 2, where the integrand is smooth.
+    """
+    total = 0.0
+    for w, kind, data in parts(nu):
+        if kind == "atoms":
+            v, ww = data
+            total += w * float(np.sum(ww[v <= x]))
+        elif x > data[1]:
+            pdf, lo, hi = data
+            h = 0.5 * (hi - lo)
+            top = math.pi if x >= hi else math.acos(1.0 - (x - lo) / h)
+
+            def integrand(th):
+                return float(pdf(lo + h * (1.0 - math.cos(th)))) * h * math.sin(th)
+
+            total += w * integrate.quad(integrand, 0.0, top, epsabs=1e-15, epsrel=1e-14,
+                                        limit=400)[0]
+    return total
+
+
+def quantile_ref(q, nu):
+    """inf{x : F(x) >= q} by brentq on cdf_ref - q over the support (a jump is a sign change)."""
+    sup = nu.support()
+    lo, hi = sup[0][0], sup[-1][1]
+    if cdf_ref(lo, nu) >= q:
+        return lo
+    return optimize.brentq(lambda x: cdf_ref(x, nu) - q, lo, hi, xtol=1e-14, rtol=RTOL)
+
+
 # --- Atoms: plain NumPy sums
 def phi_atoms(u, atoms, weights, sigma):
     u = np.asarray(u, float)

@@ -23,21 +23,25 @@ def bulk_quantiles_reference(m, law, params):
     if law == "uniform":
         return stats.uniform(loc=params["a"], scale=params["b"] - params["a"]).ppf(q)
     if law == "semicircle":
-        return stats.semicircular(loc=params["center"], scale=params["radius"]).ppf(q)
+        radius = 2.0 * math.sqrt(params["variance"])
+        return stats.semicircular(loc=params["center"], scale=radius).ppf(q)
     if law == "two_point":
-        return np.array([params["low"] if qq < 1 - params["weight"] else params["high"]
-                         for qq in q])
+        a, b, p = params["a"], params["b"], params["p"]
+        lo, hi, p_lo = (a, b, p) if a <= b else (b, a, 1.0 - p)
+        return np.array([lo if qq <= p_lo else hi for qq in q])
     if law == "marchenko_pastur":
         c, s = params["ratio"], params["scale"]
         a, b = s * (1 - math.sqrt(c)) ** 2, s * (1 + math.sqrt(c)) ** 2
+        atom = max(0.0, 1.0 - 1.0 / c)   # mass at 0 when c > 1
 
         def dens(x):
             return math.sqrt(max((b - x) * (x - a), 0.0)) / (2 * math.pi * c * s * x)
 
         def cdf(x):
-            return integrate.quad(dens, a, x, epsabs=1e-13, epsrel=1e-13, limit=200)[0]
+            return atom + integrate.quad(dens, a, x, epsabs=1e-13, epsrel=1e-13, limit=200)[0]
 
-        return np.array([optimize.brentq(lambda x: cdf(x) - qq, a, b, xtol=1e-14)
+        return np.array([0.0 if qq <= atom else
+                         optimize.brentq(lambda x: cdf(x) - qq, a, b, xtol=1e-14)
                          for qq in q])
     raise ValueError(law)
 

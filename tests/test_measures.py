@@ -109,6 +109,151 @@ def test_semicircle_radius_and_mp_mean():
     assert math.isclose(MarchenkoPastur(0.25, 2.0).mean(), 2.0)
 
 
+# --- distribution function, density, quantile ------------------------------------------
+WITH_ATOMS = [
+    Atoms([2.0, -1.0, 0.5], [1.0, 2.0, 5.0]),
+    MarchenkoPastur(2.5, 0.7),
+    Mixture([(0.2, Atoms([-4.0, 1.5])), (0.5, MarchenkoPastur(2.0)), (0.3, Semicircle(-2.5, 0.1))]),
+]
+ALL = CONTINUOUS + WITH_ATOMS
+ALL_IDS = IDS + ["atoms", "mp-atom", "mixture-atoms"]
+
+
+def _grid(nu, k=41):
+    sup = nu.support()
+    lo, hi = sup[0][0], sup[-1][1]
+    w = hi - lo
+    pts = np.linspace(lo - 0.1 * w, hi + 0.1 * w, k)
+    for a, b in sup:
+        pts = np.concatenate([pts, [a, b, a + 1e-3 * w, b - 1e-3 * w]])
+    return pts
+
+
+@pytest.mark.filterwarnings("ignore::scipy.integrate.IntegrationWarning")
+@pytest.mark.parametrize("nu", ALL, ids=ALL_IDS)
+def test_cdf_matches_quadrature(nu):
+    x = _grid(nu)
+    got = nu.cdf(x)
+    expected = np.array([ref.cdf_ref(v, nu) for v in x])
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-13)
+    order = np.argsort(x)
+    assert np.all(np.diff(got[order]) >= 0)
+
+
+@pytest.mark.parametrize("nu", ALL, ids=ALL_IDS)
+def test_pdf_matches_reference(nu):
+    x = _grid(nu)
+    got = nu.pdf(x)
+    expected = np.array([ref.pdf_ref(v, nu) for v in x])
+    np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.filterwarnings("ignore::scipy.integrate.IntegrationWarning")
+@pytest.mark.parametrize("nu", ALL, ids=ALL_IDS)
+def test_quantile_matches_brentq(nu):
+    q = np.array([1e-6, 0.013, 0.1, 0.25, 0.37, 0.5, 0.61, 0.77, 0.9, 0.99, 1 - 1e-6])
+    got = nu.quantile(q)
+    expected = np.array([ref.quantile_ref(v, nu) for v in q])
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-10 * nu.data().scale)
+    assert np.all(np.diff(got) >= 0)
+
+
+@pytest.mark.parametrize("nu", ALL, ids=ALL_IDS)
+def test_quantile_is_generalised_inverse(nu):
+    q = np.linspace(0.0, 1.0, 1001)
+    x = nu.quantile(q)
+    # F(Q(q)) >= q and F(x) < q just left of Q(q): Q(q) = inf{x : F(x) >= q}
+    assert np.all(nu.cdf(x) >= q - 1e-14)
+    left = x - 1e-9 * nu.data().scale
+    assert np.all(nu.cdf(left)[q > 0] < q[q > 0] + 1e-14)
+    sup = nu.support()
+    assert x[0] == sup[0][0] and x[-1] == sup[-1][1]
+
+
+@pytest.mark.parametrize("nu", CONTINUOUS, ids=IDS)
+def test_quantile_cdf_round_trips(nu):
+    q = np.linspace(0.001, 0.999, 301)
+    x = nu.quantile(q)
+    cont = nu.pdf(x) > 0             # off the atom of mp>1
+    assert cont.sum() > 100
+    np.testing.assert_allclose(nu.cdf(x[cont]), q[cont], rtol=0, atol=1e-14)
+    x = x[cont]
+    np.testing.assert_allclose(nu.quantile(nu.cdf(x)), x, rtol=0, atol=1e-11 * nu.data().scale)
+
+
+def test_closed_forms():
+    u = Uniform(-1.0, 3.0)
+    q = np.array([0.0, 0.25, 0.5, 1.0])
+    np.testing.assert_array_equal(u.quantile(q), [-1.0, 0.0, 1.0, 3.0])
+    np.testing.assert_array_equal(u.cdf([-2.0, 0.0, 3.0, 4.0]), [0.0, 0.25, 1.0, 1.0])
+    np.testing.assert_array_equal(u.pdf([-2.0, 0.0, 4.0]), [0.0, 0.25, 0.0])
+    sc = Semicircle(1.5, 4.0)   # radius 4
+    assert float(sc.quantile(0.5)) == pytest.approx(1.5, abs=1e-15)
+    assert float(sc.cdf(1.5)) == 0.5
+    q = np.linspace(0.0, 1.0, 51)
+    np.testing.assert_allclose(sc.quantile(q) + sc.quantile(1.0 - q), 3.0, rtol=0, atol=1e-13)
+    np.testing.assert_allclose(sc.pdf(1.5), 2.0 / (math.pi * 4.0), rtol=1e-15)
+    # the mean is the integral of the quantile function (midpoint rule)
+    m = 200_000
+    levels = (np.arange(m) + 0.5) / m
+    for mp in (MarchenkoPastur(0.3, 2.0), MarchenkoPastur(1.0, 1.0), MarchenkoPastur(2.5, 0.7)):
+        assert float(np.mean(mp.quantile(levels))) == pytest.approx(mp.mean(), rel=1e-7)
+
+
+def test_atoms_jumps_and_gaps():
+    tp = TwoPoint(1.0, -2.0, 0.25)           # 0.75 on -2, 0.25 on 1
+    np.testing.assert_array_equal(tp.quantile([0.0, 0.5, 0.75, 0.7500001, 1.0]),
+                                  [-2.0, -2.0, -2.0, 1.0, 1.0])
+    np.testing.assert_array_equal(tp.cdf([-2.0 - 1e-12, -2.0, 0.9, 1.0]), [0.0, 0.75, 0.75, 1.0])
+    np.testing.assert_array_equal(tp.pdf([-2.0, 0.0, 1.0]), [0.0, 0.0, 0.0])
+    mp = MarchenkoPastur(4.0, 1.0)            # atom 0.75 at 0, continuous on [1, 9]
+    np.testing.assert_array_equal(mp.quantile([0.0, 0.3, 0.75]), [0.0, 0.0, 0.0])
+    assert float(mp.quantile(0.75 + 1e-12)) == pytest.approx(1.0, abs=1e-6)
+    np.testing.assert_array_equal(mp.cdf([-1e-300, 0.0, 0.5]), [0.0, 0.75, 0.75])
+    assert float(mp.pdf(0.0)) == 0.0
+    mix = Mixture([(0.5, Atoms([0.0])), (0.5, Uniform(1.0, 2.0))])
+    assert float(mix.quantile(0.5)) == 0.0     # the atom: F(0) = 0.5 >= 0.5
+    assert float(mix.quantile(0.75)) == pytest.approx(1.5, abs=1e-15)
+    assert float(mix.quantile(0.5 + 1e-9)) == pytest.approx(1.0, abs=1e-8)
+    np.testing.assert_array_equal(mix.cdf([-1.0, 0.0, 0.5, 1.0]), [0.0, 0.5, 0.5, 0.5])
+    np.testing.assert_array_equal(mix.pdf([0.0, 1.5]), [0.0, 0.5])
+
+
+def test_shapes_kept():
+    nu = MarchenkoPastur(0.5)
+    assert nu.quantile(0.5).shape == ()
+    assert nu.cdf(1.0).shape == ()
+    q = np.full((3, 4), 0.3)
+    for f in (nu.quantile, nu.cdf, nu.pdf, Atoms([1.0]).quantile, Atoms([1.0]).pdf,
+              Mixture([(1, nu), (1, Uniform())]).quantile):
+        assert f(q).shape == (3, 4)
+    assert Uniform().quantile(np.empty((0, 2))).shape == (0, 2)
+
+
+@pytest.mark.parametrize("method", ["cdf", "pdf"])
+def test_refuse_bad_x(method):
+    f = getattr(Semicircle(), method)
+    with pytest.raises(TypeError, match="x must be a number or array-like"):
+        f("1.0")
+    with pytest.raises(TypeError, match="x must be real"):
+        f(np.array([1.0 + 1j]))
+    with pytest.raises(ValueError, match="x must contain only finite values"):
+        f([0.0, np.inf])
+
+
+@pytest.mark.parametrize("nu", [Uniform(), Semicircle(), MarchenkoPastur(2.0), Atoms([1.0]),
+                                Mixture([(1, Uniform())])], ids=lambda nu: type(nu).__name__)
+def test_refuse_bad_q(nu):
+    with pytest.raises(ValueError, match=r"q must be in \[0, 1\], got values in \[0.2, 1.5\]"):
+        nu.quantile([0.2, 1.5])
+    with pytest.raises(ValueError, match=r"q must be in \[0, 1\]"):
+        nu.quantile(-1e-300)
+    with pytest.raises(ValueError, match="q must contain only finite values"):
+        nu.quantile(np.nan)
+    with pytest.raises(TypeError, match="q must be a number or array-like"):
+        nu.quantile(None)
+
+
 # --- refused inputs ------------------------------------------------------------------
 def test_refuse_empty_atoms():
     with pytest.raises(ValueError, match="values must contain at least one atom"):

@@ -1,16 +1,19 @@
 import numpy as np
 import pytest
 
-from fastrmt.signals import BASES, Signal, bulk_quantiles, make_signal
+from fastrmt.measures import Atoms, MarchenkoPastur, Mixture, Semicircle, TwoPoint, Uniform
+from fastrmt.signals import BASES, Signal, _bulk_params, bulk_law, bulk_quantiles, make_signal
 
 from . import reference_operators as refop
 
 LAW_PARAMS = [
     ("uniform", {"a": -0.5, "b": 2.0}),
-    ("semicircle", {"center": 1.0, "radius": 3.0}),
+    ("semicircle", {"center": 1.0, "variance": 2.25}),
     ("marchenko_pastur", {"ratio": 0.3, "scale": 2.0}),
     ("marchenko_pastur", {"ratio": 1.0, "scale": 1.0}),
-    ("two_point", {"low": -1.0, "high": 4.0, "weight": 0.3}),
+    ("marchenko_pastur", {"ratio": 2.5, "scale": 0.5}),
+    ("two_point", {"a": -1.0, "b": 4.0, "p": 0.7}),
+    ("two_point", {"a": 4.0, "b": -1.0, "p": 0.3}),
 ]
 
 
@@ -20,9 +23,48 @@ def test_bulk_quantiles_match_scipy(law, params):
     m = 41
     got = bulk_quantiles(m, law, params)
     expected = refop.bulk_quantiles_reference(m, law, params)
-    tol = 1e-7 if law == "marchenko_pastur" else 1e-12
-    np.testing.assert_allclose(got, expected, rtol=tol, atol=tol)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
     assert np.all(np.diff(got) >= 0)
+    nu = bulk_law(law, params)
+    np.testing.assert_array_equal(got, nu.quantile((np.arange(m) + 0.5) / m))
+    s = make_signal(m, bulk=law, bulk_params=params)
+    assert s.law.__class__ is nu.__class__
+    np.testing.assert_array_equal(s.bulk_eigenvalues, got)
+
+
+def test_shortcuts_are_the_measures():
+    assert isinstance(bulk_law("uniform"), Uniform)
+    sc = bulk_law("semicircle", {"center": 1.0, "variance": 4.0})
+    assert isinstance(sc, Semicircle) and (sc.center, sc.variance()) == (1.0, 4.0)
+    assert bulk_law("semicircle").support() == [(-1.0, 1.0)]   # default: radius 1
+    mp = bulk_law("marchenko_pastur", {"ratio": 2.0, "scale": 3.0})
+    assert isinstance(mp, MarchenkoPastur) and (mp.ratio, mp.scale) == (2.0, 3.0)
+    tp = bulk_law("two_point", {"a": 2.0, "b": 5.0, "p": 0.25})
+    assert isinstance(tp, TwoPoint) and (tp.a, tp.b, tp.p) == (2.0, 5.0, 0.25)
+    for params, atom in [({"a": 2.0, "b": 2.0}, 2.0), ({"a": 2.0, "b": 5.0, "p": 1.0}, 2.0),
+                         ({"a": 2.0, "b": 5.0, "p": 0.0}, 5.0)]:
+        law = bulk_law("two_point", params)
+        assert isinstance(law, Atoms) and law.support() == [(atom, atom)]
+        np.testing.assert_array_equal(bulk_quantiles(3, "two_point", params), [atom] * 3)
+    nu = Mixture([(1.0, Uniform(0.0, 1.0)), (1.0, Atoms([3.0]))])
+    assert bulk_law(nu) is nu
+    np.testing.assert_allclose(bulk_quantiles(4, nu), [0.25, 0.75, 3.0, 3.0], rtol=1e-15)
+
+
+def test_measure_bulk():
+    nu = MarchenkoPastur(4.0, 1.0)    # mass 3/4 at 0
+    s = make_signal(9, bulk=nu, spikes=[20.0], seed=2)
+    assert s.law is nu and s.bulk == "measure" and s.bulk_params == {}
+    np.testing.assert_array_equal(s.bulk_eigenvalues[:6], 0.0)
+    np.testing.assert_array_equal(s.bulk_eigenvalues, nu.quantile((np.arange(8) + 0.5) / 8))
+    assert s.bulk_eigenvalues[6] > 1.0
+
+
+def test_array_bulk_law_is_atoms():
+    s = make_signal(4, bulk=[3.0, -1.0, 2.0], spikes=[9.0])
+    assert isinstance(s.law, Atoms)
+    np.testing.assert_array_equal(s.law.values, [-1.0, 2.0, 3.0])
+    assert make_signal(1, bulk=[], spikes=[1.0]).law is None
 
 
 def test_bulk_defaults_and_empty():
@@ -145,18 +187,56 @@ def test_uniform_bounds_out_of_order():
 
 
 def test_mp_ratio_out_of_range():
-    with pytest.raises(ValueError, match=r"bulk_params\['ratio'\] must be in \(0, 1\], got 2.0"):
-        make_signal(5, bulk="marchenko_pastur", bulk_params={"ratio": 2.0})
+    with pytest.raises(ValueError, match=r"bulk_params\['ratio'\] must be > 0.0, got -1.0"):
+        make_signal(5, bulk="marchenko_pastur", bulk_params={"ratio": -1.0})
 
 
-def test_semicircle_radius_nonpositive():
-    with pytest.raises(ValueError, match=r"bulk_params\['radius'\] must be > 0, got -1.0"):
-        make_signal(5, bulk="semicircle", bulk_params={"radius": -1.0})
+def test_mp_scale_out_of_range():
+    with pytest.raises(ValueError, match=r"bulk_params\['scale'\] must be > 0.0, got 0.0"):
+        make_signal(5, bulk="marchenko_pastur", bulk_params={"scale": 0.0})
 
 
-def test_two_point_weight_out_of_range():
-    with pytest.raises(ValueError, match=r"bulk_params\['weight'\] must be in \[0, 1\], got 1.5"):
-        make_signal(5, bulk="two_point", bulk_params={"weight": 1.5})
+def test_semicircle_variance_nonpositive():
+    with pytest.raises(ValueError, match=r"bulk_params\['variance'\] must be > 0.0, got -1.0"):
+        make_signal(5, bulk="semicircle", bulk_params={"variance": -1.0})
+
+
+def test_two_point_p_out_of_range():
+    with pytest.raises(ValueError, match=r"bulk_params\['p'\] must be <= 1.0, got 1.5"):
+        make_signal(5, bulk="two_point", bulk_params={"p": 1.5})
+
+
+@pytest.mark.parametrize("bulk,key,hint", [
+    ("semicircle", "radius", r"takes 'variance' \(= radius\*\*2/4\), as fastrmt.measures.Semicircle"),
+    ("two_point", "low", r"takes 'a' \(was 'low'\)"),
+    ("two_point", "high", r"'b' \(was 'high'\)"),
+    ("two_point", "weight", r"'p', the mass on 'a' \(= 1 - weight\), as fastrmt.measures.TwoPoint"),
+])
+def test_old_bulk_param_keys_refused(bulk, key, hint):
+    with pytest.raises(ValueError, match=rf"bulk_params key '{key}' is not accepted: .*{hint}"):
+        make_signal(5, bulk=bulk, bulk_params={key: 1.0})
+    with pytest.raises(ValueError, match=rf"bulk_params key '{key}' is not accepted"):
+        _bulk_params(bulk, {key: 1.0})
+
+
+def test_bulk_params_resolved_with_new_keys():
+    assert _bulk_params("semicircle", None) == {"center": 0.0, "variance": 0.25}
+    assert _bulk_params("two_point", {"p": 0.2}) == {"a": -1.0, "b": 1.0, "p": 0.2}
+    assert _bulk_params("marchenko_pastur", {"ratio": 3.0}) == {"ratio": 3.0, "scale": 1.0}
+
+
+def test_bulk_params_with_measure_bulk():
+    with pytest.raises(ValueError, match="bulk_params is only used with a named bulk law, "
+                                         "got bulk_params with a Measure bulk"):
+        make_signal(5, bulk=Uniform(), bulk_params={"a": 0.0})
+
+
+def test_bulk_law_wrong_type():
+    with pytest.raises(TypeError, match="bulk must be one of .* or a fastrmt.measures.Measure, "
+                                        "got list"):
+        bulk_law([0.0, 1.0])
+    with pytest.raises(ValueError, match=r"bulk must be one of .*got 'cauchy'"):
+        bulk_quantiles(3, "cauchy")
 
 
 def test_unknown_bulk_param_key():

@@ -36,7 +36,7 @@ def test_mp_quantile_matches_quadrature(c):
     probs = np.array([0.05, 0.2, 0.5, 0.8, 0.95])
     got = fw.mp_quantile(probs, c)
     want = np.array([ref.mp_quantile_ref(p, c) for p in probs])
-    np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("c", [0.25, 1.0])
@@ -54,8 +54,18 @@ def test_mp_density_matches_formula_and_integrates_to_one(c):
 
 
 def test_semicircle_quantile_matches_reference():
+    # the noise level estimates use the unit semicircle's quantiles (now the measure's)
     for p in (0.1, 0.5, 0.75, 0.9):
-        assert abs(float(fw._sc_quantile(p)) - ref.sc_quantile_ref(p)) < 1e-5
+        assert abs(float(fw._SEMICIRCLE.quantile(p)) - ref.sc_quantile_ref(p)) < 1e-12
+
+
+def test_mp_quantile_refuses_bad_prob():
+    with pytest.raises(ValueError, match=r"prob must be in \[0, 1\], got values in \[0.5, 1.2\]"):
+        fw.mp_quantile([0.5, 1.2], 0.5)
+    with pytest.raises(TypeError, match="prob must be a number or array-like"):
+        fw.mp_quantile("0.5", 0.5)
+    with pytest.raises(ValueError, match=r"c must be <= 1.0, got 2.0"):
+        fw.mp_quantile(0.5, 2.0)
 
 
 @pytest.mark.parametrize("c", [0.2, 1 / 3, 1.0])
