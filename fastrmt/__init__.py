@@ -16,8 +16,10 @@ from .packed import PackedSymmetric
 from .eigensolver import (EigshInfo, EigshNoConvergence, ThresholdNotReached, eigsh,
                           eigvals_above, top_eigenvalues)
 from .experiment import ExperimentResult, experiment
-from .freeprob import (bulk_support, density, outlier_threshold, phi, phi_inverse, phi_prime,
-                       predict_outliers, spikes_from_outliers)
+from .freeprob import (EigenvaluePrediction, bulk_support, classical_locations, density,
+                       outlier_threshold, phi, phi_inverse, phi_prime, predict_eigenvalues,
+                       predict_outliers, spectrum_components, spikes_from_outliers, tail_mass,
+                       tracy_widom_width)
 from .sampling import DISTRIBUTIONS, wigner, wigner_spec
 from .signals import Signal, bulk_law, bulk_quantiles, make_signal
 from .weights import analyze_weights, prune_file, prune_weights
@@ -41,7 +43,9 @@ __all__ = [
     "bulk_law",
     "bulk_quantiles",
     "bulk_support",
+    "classical_locations",
     "density",
+    "EigenvaluePrediction",
     "eigsh",
     "eigvals_above",
     "experiment",
@@ -51,7 +55,11 @@ __all__ = [
     "phi",
     "phi_inverse",
     "phi_prime",
+    "predict_eigenvalues",
     "predict_outliers",
+    "spectrum_components",
+    "tail_mass",
+    "tracy_widom_width",
     "spikes_from_outliers",
     "deformed_wigner",
     "dense_matmat",

@@ -134,7 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--no-spectrum", action="store_true",
                    help="skip the full spectrum histogram (always skipped for n > 8000)")
     d.add_argument("--margin", type=_float("--margin"), default=None,
-                   help="extraction margin above the edge (default 4 sigma n^-2/3)")
+                   help="threshold distance beyond each bulk edge (default 4 Tracy-Widom "
+                        "widths of that edge)")
     d.add_argument("--out", default="fastrmt-demo", help="output folder (default ./fastrmt-demo)")
     d.add_argument("--json", action="store_true", help="print the results as JSON")
     d.add_argument("--rows", type=_int("--rows", 2), default=16, help="table rows shown")
@@ -224,6 +225,8 @@ def _demo(args) -> int:
 
 
 def _sweep(args) -> int:
+    import numpy as np
+
     from . import sweep as sw
 
     try:
@@ -241,17 +244,30 @@ def _sweep(args) -> int:
     keys = {t.key for t in tasks}
     rows = [r for r in rows if r.get("key") in keys]
     table = sw.summarize(rows)
-    fit = sw.fit_rate(rows)
+    fits = sw.fit_rates(rows)
     fig = sw.plot_sweep(rows, os.path.join(args.out, "sweep.png"))
     if args.json:
-        print(json.dumps({"summary": table, "fit": fit, "results": results, "figure": fig}))
+        print(json.dumps({"summary": table, "fits": fits, "results": results, "figure": fig}))
         return 0
-    print(f"{'n':>7} {'tasks':>5} {'r':>4} {'max |err|':>10} {'mean |err|':>10} "
-          f"{'found/predicted':>16}")
+
+    def g(x, fmt=".2e"):
+        return "—" if x is None else format(x, fmt)
+
+    print(f"{'alpha':>5} {'n':>6} {'r':>5} {'observed':>8} {'μ_n':>8} {'Φ_n 2nd':>7} "
+          f"{'Φ lim':>6} {'|err| μ_n':>9} {'|err| 2nd':>9} {'|err| lim':>9} {'|z|<=3':>6}")
     for t in table:
-        print(f"{t['n']:7d} {t['tasks']:5d} {t['r']:4d} {t['max_abs_error']:10.3e} "
-              f"{t['mean_abs_error']:10.3e} {t['found']:>7d}/{t['predicted']:<8d}")
-    print(f"fitted rate: max |error| ~ n^{fit['rate']:.3f} ({fit['points']} points)")
+        print(f"{t['alpha']:5g} {t['n']:6d} {t['r']:5d} {g(t['count_observed'], '.0f'):>8} "
+              f"{g(t['count_predicted'], '.1f'):>8} {g(t['count_second_order'], '.0f'):>7} "
+              f"{g(t['count_limit'], '.0f'):>6} {g(t['mean_abs_error']):>9} "
+              f"{g(t['mean_abs_error_second_order']):>9} {g(t['mean_abs_error_limit']):>9} "
+              f"{g(t['frac_abs_z_le_3'], '.3f'):>6}")
+    for f in fits:
+        parts = []
+        for name in ("free_convolution", "second_order", "limit"):
+            rate = f[name]["rate"]
+            parts.append(f"{name.replace('_', ' ')} n^{rate:.2f}" if np.isfinite(rate)
+                         else f"{name.replace('_', ' ')} —")
+        print(f"alpha={f['alpha']:g}: mean |error| fitted rate: " + ", ".join(parts))
     print(f"wrote {results}, {fig}")
     return 0
 

@@ -15,6 +15,15 @@ for real u outside supp nu (Capitaine, Donati-Martin, Feral, Fevrier 2011; Biane
 * supp mu = R minus Phi(U): the edges are Phi(u*) at the roots of Phi'(u*) = 0;
 * inside the bulk the density of mu at x is Im omega(x + i0) / (pi sigma**2).
 
+The prediction engine (:func:`classical_locations`, :func:`predict_eigenvalues`,
+:func:`spectrum_components`, :func:`tail_mass`) applies the same machinery to
+``nu_n = Atoms(eigenvalues of S)``: mu_n = nu_n (+) semicircle(sigma**2) is the finite-n
+reference measure of the local laws for deformed Wigner matrices, and its classical
+locations predict every eigenvalue of W, whatever the layout of the spikes (isolated,
+clustered closer than sigma/sqrt(n), merged with the bulk, in gaps).  The one-spike
+formulas of :func:`predict_outliers` stay as comparisons: the limit Phi(s), and the
+second-order Phi_n(s), which fails for spikes closer than sigma/sqrt(n).
+
 Root finding is bracketed everywhere (Newton with a bisection fall-back, steps down to
 1e-15 relative, so results are good to ~1e-12 relative); a point where the answer does
 not exist gives NaN (and a mask where stated), never a number from a wrong branch.
@@ -448,10 +457,14 @@ def predict_outliers(spikes: Any, nu: Measure, sigma: float, *,
         eigenvalues of S (bulk and spikes, weight 1/n each: ``Atoms(eigvalsh(S))``).  For
         each spike s the atoms equal to s (within ``rel_tol``; the whole eigenspace) are
         removed and Phi, Phi' use the empirical law of the others:
-        ``Phi_N(s) = s + sigma**2 / n sum_{j: s_j != s} 1/(s - s_j)``.  This is the
-        finite-n prediction of Afanasiev-Berlyand-Kiyashko (arXiv 2507.12182): with a
-        number r of outliers growing with n it differs from the limit one by O(r/n)
-        and accounts for the other spikes.  O(n) per spike, parallel over spikes.
+        ``Phi_N(s) = s + sigma**2 / n sum_{j: s_j != s} 1/(s - s_j)``: second-order
+        perturbation theory for one spike, which accounts for the other spikes but
+        holds only while neighbouring spikes are much farther apart than
+        sigma/sqrt(n).  Closer spikes make Phi_N'(s) << 0 although W has outliers
+        there; use :func:`predict_eigenvalues` (the empirical free convolution), which
+        holds for every layout.  For r spikes spread over a length L, Phi' differs from
+        the limit one by about (pi**2/3) sigma**2 r**2 / (n L**2), i.e. O(r**2/n), and
+        the locations by O(r log r / n).  O(n) per spike, parallel over spikes.
     sigma : float
     version : {"limit", "finite-n"}
     rel_tol : float, default 1e-9
@@ -630,8 +643,9 @@ def spectrum_components(nu: Measure, sigma: float, n: int, *,
     Examples
     --------
     >>> from fastrmt.measures import Atoms
-    >>> spectrum_components(Atoms([0.0, 0.0, 0.0, 10.0]), 1.0, 4)
-    ... # doctest: +SKIP
+    >>> spectrum_components(Atoms([0.0, 10.0], [0.75, 0.25]), 1.0, 4).round(4)
+    array([[-1.7551,  1.7047,  3.    ],
+           [ 9.079 , 11.0714,  1.    ]])
     """
     nu = as_measure("nu", nu)
     sigma = _sigma(sigma)
@@ -955,3 +969,7 @@ def _warmup() -> None:
         density([0.0, 0.5], nu, 0.5)
         nu.moments([10.0])
     predict_outliers([-1.0, 1.0], nus[0], 0.5, version="finite-n")
+    for nu in nus + [Atoms(np.linspace(-1.0, 1.0, 5000))]:
+        predict_eigenvalues(nu, 0.5, 100, 3, side="right")
+        predict_eigenvalues(nu, 0.5, 100, 3, side="left")
+        tail_mass([0.0, 10.0], nu, 0.5)

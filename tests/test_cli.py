@@ -22,13 +22,15 @@ def test_demo_writes_table_json_csv_and_figure(tmp_path):
     out = tmp_path / "demo"
     proc = run(["demo", "--n", "400", "--r", "8", "--seed", "1", "--out", str(out)])
     assert proc.returncode == 0, proc.stderr
-    assert "outliers predicted" in proc.stdout and "Φ(s) limit" in proc.stdout
+    assert "eigenvalues beyond the thresholds" in proc.stdout and "Φ(s) limit" in proc.stdout
+    assert "as predicted" not in proc.stdout
     for name in ("demo.json", "demo.csv", "demo.png"):
         assert (out / name).stat().st_size > 0
     assert (out / "demo.png").stat().st_size > 10_000
     data = json.loads((out / "demo.json").read_text())
     assert data["params"]["n"] == 400 and data["params"]["seed"] == 1
-    assert {"spike", "phi_limit", "phi_finite", "observed", "status"} <= set(data["rows"][0])
+    assert {"side", "rank", "observed", "predicted", "z", "phi_limit",
+            "phi_second_order"} <= set(data["eigenvalues"][0])
 
 
 def test_demo_json_output_and_reproducibility(tmp_path, capsys):
@@ -38,8 +40,9 @@ def test_demo_json_output_and_reproducibility(tmp_path, capsys):
     first = json.loads(capsys.readouterr().out)
     assert main(args) == 0
     second = json.loads(capsys.readouterr().out)
-    assert [r["observed"] for r in first["rows"]] == [r["observed"] for r in second["rows"]]
-    assert first["summary"]["n_matched"] == 2
+    assert ([r["observed"] for r in first["eigenvalues"]]
+            == [r["observed"] for r in second["eigenvalues"]])
+    assert first["summary"]["count_observed"] == 2
     assert os.path.exists(first["files"]["figure"])
 
 
@@ -49,7 +52,7 @@ def test_demo_json_output_and_reproducibility(tmp_path, capsys):
     (["demo", "--sigma", "-1"], "--sigma must be > 0"),
     (["demo", "--dist", "cauchy"], "invalid choice: 'cauchy'"),
     (["demo", "--spikes", "a,b"], "--spikes must be a comma-separated list"),
-    (["demo", "--n", "100", "--r", "40"], "r must be <= 25, got 40"),
+    (["demo", "--n", "100", "--r", "400"], "r must be <= 99, got 400"),
     (["demo", "--n", "100", "--bulk-param", "z=1"], "accepts"),
     (["demo", "--n-threads", "0"], "--n-threads must not be 0"),
     (["sweep", "--alpha", "1.5"], "--alpha values must be in [0, 1)"),
@@ -91,14 +94,16 @@ def test_sweep_on_local_cluster_and_resume_after_kill(tmp_path):
     rows = sw.read_results(results)
     keys = [r["key"] for r in rows]
     assert len(keys) == len(set(keys)) == 6  # no duplicated and no lost rows
-    assert all(r["n_matched"] >= 1 for r in rows)
+    assert all(r["count_observed"] >= 1 for r in rows)
     assert "fitted rate" in done.stdout
     assert (out / "sweep.png").stat().st_size > 5_000
     # a finished sweep resumed again runs nothing and keeps the rows
     again = run(args + ["--resume", "--json"])
     assert again.returncode == 0
     assert len(sw.read_results(results)) == 6
-    assert json.loads(again.stdout)["fit"]["points"] == 6
+    fits = json.loads(again.stdout)["fits"]
+    assert [f["alpha"] for f in fits] == [0.5]
+    assert fits[0]["free_convolution"]["points"] == 6
 
 
 def test_sweep_refuses_existing_results_without_resume(tmp_path):
