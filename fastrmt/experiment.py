@@ -50,9 +50,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
+import scipy.linalg
 
 from . import freeprob as fp
 from ._random import as_key
+from ._threads import thread_limit
 from ._validation import check_array, check_bool, check_choice, check_int, check_real
 from .eigensolver import eigsh
 from .measures import Atoms, Measure
@@ -67,6 +69,8 @@ __all__ = ["experiment", "ExperimentResult", "default_spikes", "fourth_cumulant"
 DENSE_MAX = 4096
 #: Default margin beyond the bulk edge, in Tracy-Widom widths of that edge.
 MARGIN_TW = 4.0
+#: A component's spikes are listed in each eigenvalue row up to this many (else their range).
+MAX_LISTED = 8
 
 
 def default_spikes(r: int, nu: Measure, sigma: float) -> np.ndarray:
@@ -152,8 +156,9 @@ class ExperimentResult:
         from that end) or in a gap component (``side`` "gap", ``rank`` the global rank
         from the top): ``observed``, ``predicted`` (classical location gamma),
         ``scale`` (predicted sd), ``z``, ``regime``, ``component`` (row of
-        ``components``), ``component_count`` (eigenvalues it holds), ``spikes`` (the
-        spikes of S in that component), ``phi_limit`` / ``phi_second_order`` (the
+        ``components``), ``component_count`` (eigenvalues it holds), ``n_spikes``,
+        ``spikes`` (the spikes of S in that component, listed when at most
+        ``MAX_LISTED``) and ``spike_range``, ``phi_limit`` / ``phi_second_order`` (the
         rank-matched one-spike predictions, NaN past their count).
     spikes : list of dict
         One per spike: ``spike``, ``component``, ``component_count``, ``merged`` (its
@@ -246,7 +251,7 @@ class ExperimentResult:
     def to_csv(self, path: str | os.PathLike | None = None) -> str:
         """The per-eigenvalue table as CSV (returned, and written to ``path`` if given)."""
         fields = ["side", "rank", "observed", "predicted", "scale", "z", "regime", "component",
-                  "component_count", "spikes", "phi_limit", "phi_second_order"]
+                  "component_count", "n_spikes", "spikes", "phi_limit", "phi_second_order"]
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
         w.writeheader()
@@ -274,7 +279,7 @@ class ExperimentResult:
                 continue
             lines.append(f"{e['side']:>5} {e['rank']:5d} {_f(e['observed'], 10)} "
                          f"{_f(e['predicted'], 10)} {_f(e['z'], 6, '+.2f')} {e['regime']:>8} "
-                         f"{e['component']:4d} {len(e['spikes']):6d} {_f(e['phi_limit'], 11)} "
+                         f"{e['component']:4d} {e['n_spikes']:6d} {_f(e['phi_limit'], 11)} "
                          f"{_f(e['phi_second_order'], 11)}")
         return "\n".join(lines)
 
@@ -496,21 +501,23 @@ def experiment(n: int, *, sigma: float = 1.0, bulk: str | Measure = "uniform",
     calls = 0
     if use_dense:
         A = W.to_dense()
-        if eigenvectors:
-            full, V = np.linalg.eigh(A)
-        else:
+        with thread_limit(n_threads):       # LAPACK on exactly n_threads BLAS threads
             full = np.linalg.eigvalsh(A)
-        calls = 1
+            calls = 1
+            for side in ("right", "left"):
+                if side == "right":
+                    idx = np.flatnonzero(full > thr["right"])[::-1]
+                else:
+                    idx = np.flatnonzero(full < thr["left"])
+                obs[side] = full[idx]
+                searched[side] = "whole spectrum (dense)"
+                if eigenvectors and idx.size:
+                    # only the eigenvectors beyond the threshold (MRRR on that index range)
+                    lo, hi = int(idx.min()), int(idx.max())
+                    _, V = scipy.linalg.eigh(A, subset_by_index=[lo, hi], driver="evr")
+                    vecs[side] = V[:, idx - lo]
+                    calls += 1
         del A
-        for side in ("right", "left"):
-            if side == "right":
-                idx = np.flatnonzero(full > thr["right"])[::-1]
-            else:
-                idx = np.flatnonzero(full < thr["left"])
-            obs[side] = full[idx]
-            if eigenvectors:
-                vecs[side] = V[:, idx]
-            searched[side] = "whole spectrum (dense)"
     else:
         for side, which in (("right", "LA"), ("left", "SA")):
             want = expected[side]
@@ -631,10 +638,17 @@ def _eig_row(side, rank, observed, pred, j, sp, spike_comp, comps, lim_vals, fin
     g, sd = float(pred.locations[j]), float(pred.scale[j])
     return {"side": side, "rank": rank, "observed": observed, "predicted": g, "scale": sd,
             "z": (observed - g) / sd, "regime": str(pred.regime[j]), "component": c,
-            "component_count": float(comps[c, 2]),
-            "spikes": [float(s) for s in sp[spike_comp == c]],
+            "component_count": float(comps[c, 2]), **_spikes_of(sp[spike_comp == c]),
             "phi_limit": float(lim_vals[j]) if j < lim_vals.size else math.nan,
             "phi_second_order": float(fin_vals[j]) if j < fin_vals.size else math.nan}
+
+
+def _spikes_of(values: np.ndarray) -> dict:
+    """The spikes of a component: all of them when at most MAX_LISTED, else their range."""
+    return {"n_spikes": int(values.size),
+            "spikes": [float(v) for v in values] if values.size <= MAX_LISTED else [],
+            "spike_range": ([float(values.min()), float(values.max())] if values.size
+                            else [math.nan, math.nan])}
 
 
 def _gap_rows(full, nu_n, sigma, n, thr, comps, merged, sp, spike_comp, var_kw, n_threads):

@@ -98,7 +98,7 @@ def test_close_spikes_are_found_where_the_one_spike_formula_says_absorbed():
     assert c["observed"] == 2 and c["predicted"] == pytest.approx(2.0, abs=0.01)
     assert c["second_order"] == 0 and c["limit"] == 2
     assert all(abs(e["z"]) < 4 for e in res.eigenvalues)
-    assert all(len(e["spikes"]) == 2 for e in res.eigenvalues)
+    assert all(e["spikes"] == [3.0, 3.0001] and e["n_spikes"] == 2 for e in res.eigenvalues)
 
 
 def test_many_spikes_merged_with_the_bulk():
@@ -107,6 +107,8 @@ def test_many_spikes_merged_with_the_bulk():
     c = res.counts["right"]
     assert abs(c["predicted"] - c["observed"]) <= 2
     assert c["second_order"] < c["observed"] / 4         # the one-spike formula fails
+    e = res.eigenvalues[0]
+    assert e["n_spikes"] == 181 and e["spikes"] == [] and e["spike_range"][1] > 3.5
     s = res.summary()
     assert s["frac_abs_z_le_3"] >= 0.95
     assert s["mean_abs_error"] < s["mean_abs_error_limit"]
