@@ -105,3 +105,36 @@ def test_finite_n_predict_1k_spikes_100k_atoms(benchmark, warm):
                              kwargs={"version": "finite-n"}, rounds=3, iterations=1,
                              warmup_rounds=1)
     assert res.is_outlier.all()
+
+
+def _locations_by_grid(nu, sigma, n, k, points=10_000):
+    """The route a user would take: the density on a grid over supp mu, a cumulative
+    trapezoid from the right, and interpolation at the targets (j - 1/2)/n."""
+    sup = fp.bulk_support(nu, sigma)
+    x = np.linspace(sup[0, 0], sup[-1, 1], points)
+    rho = fp.density(x, nu, sigma)
+    tail = np.concatenate([[0.0], np.cumsum(0.5 * (rho[1:] + rho[:-1]) * np.diff(x))[::-1]])
+    tail = tail[::-1]                      # tail[i] ~ mu((x_i, inf)), decreasing
+    targets = (np.arange(1, k + 1) - 0.5) / n
+    return np.interp(targets, tail[::-1], x[::-1])
+
+
+@pytest.mark.parametrize("k", [100, 300])
+@pytest.mark.parametrize("impl", ["density-grid", "fastrmt", "fastrmt-1thread"])
+def test_classical_locations_100k_atoms(benchmark, warm, impl, k):
+    """Top-k classical locations of nu_n (+) semicircle for 10^5 atoms: a uniform bulk and
+    300 spikes in [1.2, 4] (merged with each other and the bulk at this n)."""
+    n = N_ATOMS
+    atoms = np.concatenate([np.linspace(-1, 1, n - 300), np.linspace(1.2, 4.0, 300)])
+    if impl == "density-grid":
+        res = benchmark.pedantic(_locations_by_grid, setup=lambda: ((Atoms(atoms), SIGMA, n, k),
+                                                                    {}),
+                                 rounds=1, iterations=1, warmup_rounds=0)
+    else:
+        kw = {"n_threads": 1} if impl.endswith("1thread") else {}
+        res = benchmark.pedantic(fp.classical_locations,
+                                 setup=lambda: ((Atoms(atoms), SIGMA, n, k), kw),
+                                 rounds=3, iterations=1, warmup_rounds=1)
+    exact = fp.classical_locations(Atoms(atoms), SIGMA, n, k)
+    benchmark.extra_info["max_abs_error_vs_exact"] = float(np.max(np.abs(res - exact)))
+    assert res.shape == (k,)

@@ -127,6 +127,8 @@ def _clean(x):
     if isinstance(x, (float, np.floating)):
         x = float(x)
         return x if math.isfinite(x) else None
+    if isinstance(x, Measure):
+        return repr(x)
     return x
 
 

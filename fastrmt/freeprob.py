@@ -740,15 +740,16 @@ def _locations(nu: Measure, sigma: float, n: int, k: int, side: str, n_threads):
     rho = np.empty(k)
     uu = np.empty(k)
     ev = np.empty(k, dtype=np.int64)
+    dphi = np.empty(k)
     scale = _scale(d, sigma)
     with thread_limit(n_threads, blas=False):
         _kc.locate_many(np.ascontiguousarray(tau), comp, ua, ub, Ta, Tb, scale, sigma * sigma,
-                        *d.args(), ws, x, rho, uu, ev)
+                        *d.args(), ws, x, rho, uu, ev, dphi)
     if not np.all(np.isfinite(x)):
         bad = int(np.flatnonzero(~np.isfinite(x))[0])
         raise FloatingPointError(f"classical location {bad + 1} on the {side} did not converge "
                                  f"(component {int(comp[bad])} of supp mu); please report it")
-    return x, rho, comp, comps
+    return x, rho, comp, comps, dphi
 
 
 def classical_locations(nu: Measure, sigma: float, n: int, k: int | None = None, *,
@@ -837,9 +838,14 @@ def predict_eigenvalues(nu: Measure, sigma: float, n: int, k: int | None = None,
       >= 2): Tracy-Widom, sd ``TW1_SD * sigma**(4/3) (|Phi''(u*)|/2)**(1/3) n**(-2/3)``
       with u* that edge's critical point (its own curvature).
     * **bulk** (the j-th eigenvalue from the component's nearer end, j >= 2): eigenvalue
-      rigidity, ``sqrt((log j + C) / pi**2) / (n rho(gamma_j))`` with rho the density of
-      mu at gamma_j; the logarithmic growth is Gustavsson's (GOE), and C = 2.9 makes the
-      j = 1 value equal to TW_1's sd at a square-root edge.
+      rigidity, ``rig = sqrt((log j + C) / pi**2) / (n rho(gamma_j))`` with rho the
+      density of mu at gamma_j (the logarithmic growth is Gustavsson's, GOE; C = 2.9
+      makes the j = 1 value equal to TW_1's sd at a square-root edge), combined with the
+      isolated-outlier scale at the same point, ``clt**2 = 2 sigma**2 Re Phi'(omega) / n``
+      with omega = omega(gamma_j + i0), as ``1/sd**2 = 1/rig**2 + 1/clt**2``: where
+      spikes merge (sparse eigenvalues, each pinned by its spike) the second dominates,
+      deep in a bulk the first.  This combination is a model, checked against
+      replicates (``benchmarks/check_fluctuations.py``), not a theorem.
 
     Parameters
     ----------
@@ -867,7 +873,7 @@ def predict_eigenvalues(nu: Measure, sigma: float, n: int, k: int | None = None,
     if diag_var is not None:
         diag_var = check_real("diag_var", diag_var, min_value=0.0)
     kappa4 = check_real("kappa4", kappa4, min_value=-2.0 * sigma ** 4)
-    x, rho, comp, comps = _locations(nu, sigma, n, k, side, n_threads)
+    x, rho, comp, comps, dphi_w = _locations(nu, sigma, n, k, side, n_threads)
     counts = n * comps.mass
     j = np.arange(1, k + 1)
     before = n * (comps.above if side == "right" else 1.0 - comps.above - comps.mass)
@@ -877,7 +883,12 @@ def predict_eigenvalues(nu: Measure, sigma: float, n: int, k: int | None = None,
     from_other_end = np.rint(cnt - rank + 1).astype(np.int64)
     jc = np.maximum(np.minimum(rank, from_other_end), 1)
     regime = np.full(k, "bulk", dtype=object)
-    scale = np.sqrt((np.log(jc) + _RIGIDITY_C) / np.pi ** 2) / (n * rho)
+    rigid = np.sqrt((np.log(jc) + _RIGIDITY_C) / np.pi ** 2) / (n * rho)
+    # pinned by the spikes: an eigenvalue cannot fluctuate more than an isolated outlier
+    # with the local Phi'(omega(gamma + i0)) would (1/sd**2 = 1/rigid**2 + 1/clt**2)
+    clt2 = 2.0 * sigma * sigma * np.maximum(dphi_w, 0.0) / n
+    with np.errstate(divide="ignore"):
+        scale = 1.0 / np.sqrt(1.0 / rigid ** 2 + np.where(clt2 > 0, 1.0 / clt2, 0.0))
 
     # edge: Tracy-Widom at the component's soft edge on the eigenvalue's side of it
     d = nu.data()

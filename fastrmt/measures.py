@@ -394,6 +394,9 @@ class TwoPoint(Atoms):
         super().__init__([a, b], [p, 1.0 - p])
         self.a, self.b, self.p = a, b, p
 
+    def _repr_args(self) -> str:
+        return f"a={self.a!r}, b={self.b!r}, p={self.p!r}"
+
 
 class Uniform(Measure):
     """Uniform law on ``[a, b]``, ``a < b``."""
@@ -421,6 +424,9 @@ class Uniform(Measure):
 
     def variance(self) -> float:
         return (self.b - self.a) ** 2 / 12.0
+
+    def _repr_args(self) -> str:
+        return f"a={self.a!r}, b={self.b!r}"
 
 
 class Semicircle(Measure):
@@ -462,6 +468,9 @@ class Semicircle(Measure):
 
     def variance(self) -> float:
         return self.var
+
+    def _repr_args(self) -> str:
+        return f"center={self.center!r}, variance={self.var!r}"
 
 
 class MarchenkoPastur(Measure):
@@ -528,6 +537,9 @@ class MarchenkoPastur(Measure):
     def variance(self) -> float:
         return self.ratio * self.scale ** 2
 
+    def _repr_args(self) -> str:
+        return f"ratio={self.ratio!r}, scale={self.scale!r}"
+
 
 class Mixture(Measure):
     """``sum_i w_i nu_i`` from ``[(w_i, nu_i), ...]``; the weights are normalised to sum 1."""
@@ -592,6 +604,9 @@ class Mixture(Measure):
         mu = self.mean()
         return float(sum(w * (m.variance() + (m.mean() - mu) ** 2)
                          for w, m in zip(self.weights, self.parts)))
+
+    def _repr_args(self) -> str:
+        return "[" + ", ".join(f"({w:.6g}, {m!r})" for w, m in zip(self.weights, self.parts)) + "]"
 
 
 def as_measure(name: str, nu: Any) -> Measure:

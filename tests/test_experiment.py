@@ -174,6 +174,14 @@ def test_plot_leaves_the_global_backend_alone(result, tmp_path):
     assert matplotlib.get_backend() == before
 
 
+def test_bulk_as_a_measure_equals_its_shortcut():
+    a = experiment(300, r=5, seed=2)
+    b = experiment(300, r=5, seed=2, bulk=Uniform(-1.0, 1.0))
+    assert ([e["observed"] for e in a.eigenvalues] == [e["observed"] for e in b.eigenvalues])
+    assert ([e["predicted"] for e in a.eigenvalues] == [e["predicted"] for e in b.eigenvalues])
+    assert "Uniform" in json.loads(b.to_json())["params"]["bulk"]
+
+
 def test_default_spikes_straddle_threshold():
     sp = default_spikes(20, Uniform(-1, 1), 1.0)
     assert sp.min() < math.sqrt(2) < sp.max()

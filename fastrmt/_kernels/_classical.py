@@ -152,13 +152,15 @@ def mass_above(u, kinds, params, cw, atoms, wsuffix):
 
 @jit
 def tail_point(u, tguess, s2, kinds, params, cw, atoms, aw, fc, fr, fm, wsuffix):
-    """At u in the u-range of a component of supp mu: (T, x, dT/du, density, t)."""
+    """At u in the u-range of a component of supp mu: (T, x, dT/du, density, t,
+    Re Phi'(omega)) with omega = u + i sqrt(t)."""
     t, reg, gp = _solve_t(u, tguess, s2, kinds, params, cw, atoms, aw, fc, fr, fm, True)
     if not (t > 0.0):
         if not math.isfinite(reg):
             m1, _, _ = eval_real(u, kinds, params, cw, atoms, aw, fc, fr, fm)
             reg = m1
-        return mass_above(u, kinds, params, cw, atoms, wsuffix), u + s2 * reg, 0.0, 0.0, 0.0
+        return (mass_above(u, kinds, params, cw, atoms, wsuffix), u + s2 * reg, 0.0, 0.0, 0.0,
+                1.0 + s2 * gp.real)
     v = math.sqrt(t)
     z = complex(u, v)
     im_l = atoms_arg_sum(u, v, atoms, aw, fc, fr, fm)
@@ -168,14 +170,15 @@ def tail_point(u, tguess, s2, kinds, params, cw, atoms, aw, fc, fr, fm, wsuffix)
     dphi = 1.0 + s2 * gp
     dpsi = (dphi.real * dphi.real + dphi.imag * dphi.imag) / dphi.real
     rho = v / (math.pi * s2)
-    return T, u + s2 * reg, -rho * dpsi, rho, t
+    return T, u + s2 * reg, -rho * dpsi, rho, t, dphi.real
 
 
 @jit
 def locate(tau, ua, ub, Ta, Tb, u0, t0, scale, s2, kinds, params, cw, atoms, aw, fc, fr,
            fm, wsuffix):
     """u in (ua, ub) with T(u) = tau (T(ua) = Ta >= tau >= Tb = T(ub)): bracketed Newton
-    with a regula-falsi fall-back.  Returns (x = psi(u), density, u, t, evaluations)."""
+    with a regula-falsi fall-back.  Returns (x = psi(u), density, u, t, evaluations,
+    Re Phi'(omega))."""
     lo, hi = ua, ub
     Tlo, Thi = Ta, Tb
     u = u0
@@ -186,20 +189,21 @@ def locate(tau, ua, ub, Ta, Tb, u0, t0, scale, s2, kinds, params, cw, atoms, aw,
     t = t0
     x = NAN
     rho = NAN
+    dph = NAN
     tol_T = 1e-15 * max(tau, 1e-300) + 1e-300
     for it in range(MAXIT):
-        T, x, dT, rho, t = tail_point(u, t, s2, kinds, params, cw, atoms, aw, fc, fr, fm,
-                                      wsuffix)
+        T, x, dT, rho, t, dph = tail_point(u, t, s2, kinds, params, cw, atoms, aw, fc, fr, fm,
+                                           wsuffix)
         F = T - tau
         if abs(F) <= tol_T:
-            return x, rho, u, t, it + 1
+            return x, rho, u, t, it + 1, dph
         if F > 0.0:
             lo, Tlo = u, T
         else:
             hi, Thi = u, T
         step_tol = EPS_STEP * (abs(u) + scale)
         if hi - lo <= step_tol:
-            return x, rho, u, t, it + 1
+            return x, rho, u, t, it + 1, dph
         un = NAN
         if dT < 0.0:
             un = u - F / dT
@@ -210,16 +214,16 @@ def locate(tau, ua, ub, Ta, Tb, u0, t0, scale, s2, kinds, params, cw, atoms, aw,
                 un = 0.5 * (lo + hi)
         if abs(un - u) <= step_tol:
             u = un
-            T, x, dT, rho, t = tail_point(u, t, s2, kinds, params, cw, atoms, aw, fc, fr, fm,
-                                          wsuffix)
-            return x, rho, u, t, it + 2
+            T, x, dT, rho, t, dph = tail_point(u, t, s2, kinds, params, cw, atoms, aw, fc, fr,
+                                               fm, wsuffix)
+            return x, rho, u, t, it + 2, dph
         u = un
-    return x, rho, u, t, MAXIT
+    return x, rho, u, t, MAXIT, dph
 
 
 @jit(parallel=True)
 def locate_many(tau, comp, ua_arr, ub_arr, Ta_arr, Tb_arr, scale, s2, kinds, params, cw,
-                atoms, aw, fc, fr, fm, wsuffix, out_x, out_rho, out_u, out_evals):
+                atoms, aw, fc, fr, fm, wsuffix, out_x, out_rho, out_u, out_evals, out_dphi):
     """Classical locations for the targets tau (T = tau) in components comp[i].
 
     Fixed chunks of CHUNK consecutive targets; inside a chunk each target in the same
@@ -234,13 +238,14 @@ def locate_many(tau, comp, ua_arr, ub_arr, Ta_arr, Tb_arr, scale, s2, kinds, par
             m = comp[i]
             u0 = prev_u if prev_c == m else NAN
             t0 = prev_t if prev_c == m else NAN
-            x, rho, u, t, ev = locate(tau[i], ua_arr[m], ub_arr[m], Ta_arr[m], Tb_arr[m],
+            x, rho, u, t, ev, dph = locate(tau[i], ua_arr[m], ub_arr[m], Ta_arr[m], Tb_arr[m],
                                       u0, t0, scale, s2, kinds, params, cw, atoms, aw, fc,
                                       fr, fm, wsuffix)
             out_x[i] = x
             out_rho[i] = rho
             out_u[i] = u
             out_evals[i] = ev
+            out_dphi[i] = dph
             prev_u, prev_t, prev_c = u, t, m
 
 
@@ -254,7 +259,7 @@ def mass_above_many(u, kinds, params, cw, atoms, wsuffix, out):
 def tail_many(u, s2, kinds, params, cw, atoms, aw, fc, fr, fm, wsuffix, out_T, out_x):
     """T(u) and psi(u) at the points u (each inside a component's u-range)."""
     for i in numba.prange(u.shape[0]):
-        T, x, _, _, _ = tail_point(u[i], NAN, s2, kinds, params, cw, atoms, aw, fc, fr, fm,
+        T, x, _, _, _, _ = tail_point(u[i], NAN, s2, kinds, params, cw, atoms, aw, fc, fr, fm,
                                    wsuffix)
         out_T[i] = T
         out_x[i] = x
