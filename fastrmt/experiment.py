@@ -55,18 +55,21 @@ import scipy.linalg
 from . import freeprob as fp
 from ._random import as_key
 from ._threads import thread_limit
-from ._validation import check_array, check_bool, check_choice, check_int, check_real
+from ._validation import (check_array, check_bool, check_choice, check_dtype, check_int,
+                          check_memory, check_real)
 from .eigensolver import eigsh
 from .measures import Atoms, Measure
-from .operators import deformed_wigner
+from .operators import check_noise_memory, deformed_wigner
 from .sampling import DISTRIBUTIONS
 from .signals import BULK_LAWS, _bulk_params, bulk_law, make_signal
 
 __all__ = ["experiment", "ExperimentResult", "default_spikes", "fourth_cumulant", "DENSE_MAX",
-           "MARGIN_TW"]
+           "DENSE_LIMIT", "MARGIN_TW", "MAX_LISTED"]
 
 #: Largest n for which ``solver="auto"`` computes the whole spectrum densely.
 DENSE_MAX = 4096
+#: Largest n for which ``solver="dense"`` or ``spectrum=True`` is accepted.
+DENSE_LIMIT = 16384
 #: Default margin beyond the bulk edge, in Tracy-Widom widths of that edge.
 MARGIN_TW = 4.0
 #: A component's spikes are listed in each eigenvalue row up to this many (else their range).
@@ -400,7 +403,8 @@ def experiment(n: int, *, sigma: float = 1.0, bulk: str | Measure = "uniform",
         Distance of each threshold beyond its bulk edge; default ``MARGIN_TW``
         Tracy-Widom widths of that edge at this n.
     spectrum : bool
-        Also keep the whole spectrum (dense eigvalsh; n <= 8000) for the histogram.
+        Also keep the whole spectrum (dense eigvalsh; n <= ``DENSE_LIMIT``) for the
+        histogram.
     tol : float
         Solver tolerance (0: machine precision).
     solver : {"auto", "eigsh", "dense"}
@@ -427,11 +431,13 @@ def experiment(n: int, *, sigma: float = 1.0, bulk: str | Measure = "uniform",
     spectrum = check_bool("spectrum", spectrum)
     solver = check_choice("solver", solver, ("auto", "eigsh", "dense"))
     tol = check_real("tol", tol, min_value=0.0)
-    if spectrum and n > 8000:
-        raise ValueError(f"spectrum=True computes all eigenvalues densely; n must be <= 8000, got {n}")
-    if solver == "dense" and n > 8000:
-        raise ValueError(f"solver='dense' computes all eigenvalues densely; n must be <= 8000, "
-                         f"got {n}")
+    for flag, on in (("spectrum=True", spectrum), ("solver='dense'", solver == "dense")):
+        if on and n > DENSE_LIMIT:
+            raise ValueError(f"{flag} computes all eigenvalues densely; n must be <= "
+                             f"{DENSE_LIMIT}, got {n}")
+        if on:
+            check_memory(f"{flag} (the dense matrix and LAPACK's workspace)", 3 * 8 * n * n,
+                         hint="use solver='eigsh' and spectrum=False")
     if isinstance(seed, (bool, np.bool_)) or not (seed is None or isinstance(seed, (int, np.integer))):
         raise TypeError(f"seed must be None or a non-negative int (so that it can be recorded), "
                         f"got {seed!r}")
@@ -442,6 +448,9 @@ def experiment(n: int, *, sigma: float = 1.0, bulk: str | Measure = "uniform",
     seed = check_int("seed", seed, min_value=0)
     key = as_key(seed)
     timings: dict[str, float] = {}
+
+    storage = check_choice("storage", storage, ("dense", "packed", "matrix-free"))
+    check_noise_memory(n, storage, check_dtype("dtype", dtype))   # before any allocation
 
     # -- the signal and its spectrum ------------------------------------------------
     t0 = time.perf_counter()

@@ -283,6 +283,20 @@ class DeformedWigner(LinearOperator):
         return w
 
 
+def check_noise_memory(n: int, storage: str, dtype: np.dtype) -> None:
+    """Refuse (ValueError with the size) a noise matrix that would not fit in memory."""
+    dt = np.dtype(dtype)
+    if storage in ("dense", "packed"):
+        count = n * n if storage == "dense" else packed_size(n)
+        check_memory(f"storage={storage!r} of the {n} x {n} {dt.name} noise matrix "
+                     f"({format_bytes(count * dt.itemsize)})", count * dt.itemsize,
+                     hint="use storage='matrix-free' (O(n b) memory)"
+                     + (" or storage='packed' (half the memory)" if storage == "dense" else ""))
+    else:
+        check_memory(f"storage='matrix-free' at n = {n} (its vectors and signal, about "
+                     f"{format_bytes(64 * n)})", 64 * n)
+
+
 def deformed_wigner(n: int, signal: Signal | None = None, *, sigma: float = 1.0,
                     dist: str = "gaussian", p: float | None = None, df: float | None = None,
                     diag_var: float | str | None = None,
@@ -340,12 +354,8 @@ def deformed_wigner(n: int, signal: Signal | None = None, *, sigma: float = 1.0,
         if signal.n != n:
             raise ValueError(f"signal must have order n={n}, got a signal of order {signal.n}")
     noise: np.ndarray | PackedSymmetric | None = None
+    check_noise_memory(n, storage, dt)
     if storage in ("dense", "packed"):
-        count = n * n if storage == "dense" else packed_size(n)
-        check_memory(f"storage={storage!r} of the {n} x {n} {dt.name} noise matrix "
-                     f"({format_bytes(count * dt.itemsize)})", count * dt.itemsize,
-                     hint="use storage='matrix-free' (O(n b) memory)"
-                     + (" or storage='packed' (half the memory)" if storage == "dense" else ""))
         with thread_limit(n_threads, blas=False):
             if storage == "dense":
                 noise = np.empty((n, n), dtype=dt)

@@ -74,6 +74,10 @@ def sweep_tasks(ns: Sequence[int], *, seeds: Sequence[int] = (0,), alphas: Seque
     tasks = [SweepTask(n=n, seed=s, alpha=a, c=c, dist=d, sigma=sigma, bulk=bulk, basis=basis,
                        storage=storage)
              for n, s, a, d in itertools.product(sorted(set(ns), reverse=True), seeds, alphas, dists)]
+    from .operators import check_noise_memory
+
+    for n in set(ns):           # refuse what cannot fit before any cluster starts
+        check_noise_memory(n, storage, np.dtype(np.float64))
     for t in tasks:
         if t.r > t.n - 1:
             raise ValueError(f"r(n) = floor(c * n**alpha) = {t.r} is too large for n = {t.n} "

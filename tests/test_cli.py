@@ -133,6 +133,7 @@ def _fake_task(task):
     ({"ns": [100], "alphas": [1.0]}, ValueError, "alpha must be < 1.0"),
     ({"ns": [100], "c": 10.0}, ValueError, "is too large for n = 100"),
     ({"ns": [100], "dists": ["x"]}, ValueError, "dist must be one of"),
+    ({"ns": [10**8]}, ValueError, "noise matrix .* needs"),
 ])
 def test_sweep_tasks_refused(kwargs, exc, match):
     ns = kwargs.pop("ns")

@@ -218,12 +218,14 @@ def test_warns_outside_theory():
     ({"n": 100, "bulk": "cauchy"}, ValueError, "bulk must be one of"),
     ({"n": 100, "seed": 1.5}, TypeError, "seed must be None or a non-negative int"),
     ({"n": 100, "seed": -3}, ValueError, "seed must be >= 0, got -3"),
-    ({"n": 9000, "spectrum": True}, ValueError, "n must be <= 8000, got 9000"),
-    ({"n": 9000, "solver": "dense"}, ValueError, "n must be <= 8000, got 9000"),
+    ({"n": 20000, "spectrum": True}, ValueError, "n must be <= 16384, got 20000"),
+    ({"n": 20000, "solver": "dense"}, ValueError, "n must be <= 16384, got 20000"),
     ({"n": 100, "solver": "arpack"}, ValueError, "solver must be one of"),
     ({"n": 100, "eigenvectors": "yes"}, TypeError, "eigenvectors must be a bool"),
     ({"n": 100, "margin": -0.1}, ValueError, "margin must be >= 0.0, got -0.1"),
     ({"n": 100, "spikes": [1e200]}, ValueError, "within 1e100 bulk widths"),
+    ({"n": 10**11}, ValueError, "noise matrix .* needs"),
+    ({"n": 10**11, "storage": "matrix-free"}, ValueError, "matrix-free' at n = 100000000000"),
 ])
 def test_refused_inputs(kwargs, exc, match):
     with pytest.raises(exc, match=match):
