@@ -722,6 +722,14 @@ def _check_side(side: str) -> str:
     return check_choice("side", side, ("right", "left"))
 
 
+def _check_locations_args(nu, sigma, n, k, side):
+    nu = as_measure("nu", nu)
+    sigma = _sigma(sigma)
+    n = check_int("n", n, min_value=1)
+    k = n if k is None else check_int("k", k, min_value=1, max_value=n)
+    return nu, sigma, n, k, _check_side(side)
+
+
 def _locations(nu: Measure, sigma: float, n: int, k: int, side: str, n_threads):
     comps = _components(nu, sigma, n_threads)
     d = nu.data()
@@ -801,11 +809,7 @@ def classical_locations(nu: Measure, sigma: float, n: int, k: int | None = None,
     >>> bool(g[0] < 2.0 and g[0] > 1.98)
     True
     """
-    nu = as_measure("nu", nu)
-    sigma = _sigma(sigma)
-    n = check_int("n", n, min_value=1)
-    k = n if k is None else check_int("k", k, min_value=1, max_value=n)
-    side = _check_side(side)
+    nu, sigma, n, k, side = _check_locations_args(nu, sigma, n, k, side)
     return _locations(nu, sigma, n, k, side, n_threads)[0]
 
 
@@ -864,11 +868,7 @@ def predict_eigenvalues(nu: Measure, sigma: float, n: int, k: int | None = None,
     -------
     EigenvaluePrediction
     """
-    nu = as_measure("nu", nu)
-    sigma = _sigma(sigma)
-    n = check_int("n", n, min_value=1)
-    k = n if k is None else check_int("k", k, min_value=1, max_value=n)
-    side = _check_side(side)
+    nu, sigma, n, k, side = _check_locations_args(nu, sigma, n, k, side)
     localized = check_bool("localized", localized)
     if diag_var is not None:
         diag_var = check_real("diag_var", diag_var, min_value=0.0)

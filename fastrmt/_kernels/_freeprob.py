@@ -414,6 +414,19 @@ def _atoms_sums_c(x, t, atoms, aw):
 
 
 @jit
+def _block_g(dist, fm, b):
+    """(g, g') of block b of atoms at distance ``dist = z - centre`` from its expansion
+    sum_n M_n / dist**(n+1) (and its derivative)."""
+    t = 1.0 / dist
+    h1 = 0j
+    h2 = 0j
+    for n in range(FMM_P - 1, -1, -1):
+        mn = fm[b, n]
+        h1 = h1 * t + mn
+        h2 = h2 * t + (n + 1) * mn
+    return h1 * t, -h2 * (t * t)
+
+@jit
 def _atoms_sums_c_fmm(z, atoms, aw, fc, fr, fm):
     """The sums of :func:`_atoms_sums_c` at omega = z, blocks far from z through their
     expansions of g and g' (s0 = -Im g / v, s2 = Re g, (-s3, 2 v s4) = g'); for those
@@ -430,15 +443,7 @@ def _atoms_sums_c_fmm(z, atoms, aw, fc, fr, fm):
     for b in range(fc.shape[0]):
         dist = z - fc[b]
         if fr[b] <= FMM_RHO * abs(dist):
-            t = 1.0 / dist
-            h1 = 0j
-            h2 = 0j
-            for n in range(FMM_P - 1, -1, -1):
-                mn = fm[b, n]
-                h1 = h1 * t + mn
-                h2 = h2 * t + (n + 1) * mn
-            g = h1 * t
-            gp = -h2 * (t * t)
+            g, gp = _block_g(dist, fm, b)
             s0 += -g.imag / v
             s2 += g.real
             s3 += -gp.real
@@ -476,15 +481,9 @@ def eval_complex(z, kinds, params, cw, atoms, aw, fc, fr, fm):
     for b in range(fc.shape[0]):
         dist = z - fc[b]
         if fr[b] <= FMM_RHO * abs(dist):
-            t = 1.0 / dist
-            h1 = 0j
-            h2 = 0j
-            for n in range(FMM_P - 1, -1, -1):
-                mn = fm[b, n]
-                h1 = h1 * t + mn
-                h2 = h2 * t + (n + 1) * mn
-            g += h1 * t
-            gp -= h2 * (t * t)
+            gb, gpb = _block_g(dist, fm, b)
+            g += gb
+            gp += gpb
         else:
             j0 = b * FMM_BLOCK
             j1 = min(j0 + FMM_BLOCK, k)
