@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from fastrmt import sweep as sw
@@ -139,3 +140,32 @@ def test_sweep_tasks_refused(kwargs, exc, match):
     ns = kwargs.pop("ns")
     with pytest.raises(exc, match=match):
         sw.sweep_tasks(ns, **kwargs)
+
+
+def _row(n, alpha, seed, err, err2, errl, cobs, cpred, c2, cl):
+    return {"key": f"{n}|{alpha}|{seed}", "n": n, "alpha": alpha, "seed": seed, "r": int(n ** alpha),
+            "mean_abs_error": err, "mean_abs_error_second_order": err2,
+            "mean_abs_error_limit": errl, "count_observed": cobs, "count_predicted": cpred,
+            "count_second_order": c2, "count_limit": cl, "frac_abs_z_le_3": 1.0,
+            "count_error": abs(cpred - cobs), "count_error_second_order": abs(c2 - cobs),
+            "count_error_limit": abs(cl - cobs)}
+
+
+def test_sweep_fits_a_rate_per_alpha_and_prediction(tmp_path):
+    rows = []
+    for n in (500, 1000, 2000, 4000):
+        for seed in (0, 1):
+            rows.append(_row(n, 0.3, seed, n ** -0.5, n ** -0.5, 2 * n ** -0.5, 10, 10.2, 10, 10))
+            # alpha = 0.9: the second-order formula predicts nothing (no location error)
+            rows.append(_row(n, 0.9, seed, 3 * n ** -0.5, None, n ** -0.1, 300, 300.5, 0, 420))
+    fits = sw.fit_rates(rows)
+    assert [f["alpha"] for f in fits] == [0.3, 0.9]
+    assert fits[0]["free_convolution"]["rate"] == pytest.approx(-0.5)
+    assert fits[0]["limit"]["rate"] == pytest.approx(-0.5)
+    assert fits[1]["limit"]["rate"] == pytest.approx(-0.1)
+    assert np.isnan(fits[1]["second_order"]["rate"])        # nothing to fit: NaN, not 0
+    table = sw.summarize(rows)
+    assert [(t["alpha"], t["n"]) for t in table][:2] == [(0.3, 500), (0.3, 1000)]
+    assert table[-1]["mean_abs_error_second_order"] is None
+    out = sw.plot_sweep(rows, tmp_path / "s.png")
+    assert (tmp_path / "s.png").stat().st_size > 10_000 and out.endswith("s.png")
