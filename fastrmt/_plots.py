@@ -97,7 +97,9 @@ def plot_sweep(rows: Sequence[dict[str, Any]], path: str | os.PathLike) -> str:
     """Two panels against n, one colour per alpha and one line style per prediction:
     the count error |predicted - observed| / max(observed, 1) and the mean |observed -
     predicted| over the rank-matched eigenvalues."""
-    fig, axes = new_figure(12.0, 4.4, 2)
+    from matplotlib.lines import Line2D
+
+    fig, axes = new_figure(13.5, 4.4, 2)
     alphas = sorted({r["alpha"] for r in rows})
     colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
     for ai, alpha in enumerate(alphas):
@@ -113,8 +115,7 @@ def plot_sweep(rows: Sequence[dict[str, Any]], path: str | os.PathLike) -> str:
                         if r.get(f"mean_abs_error{suffix}") is not None]
                 lerr.append(np.median(vals) if vals else np.nan)
             c = colors[ai % len(colors)]
-            axes[0].plot(ns, np.maximum(cerr, 1e-4), ls=ls, marker=mk, color=c, ms=4,
-                         label=f"α={alpha:g}, {name}")
+            axes[0].plot(ns, np.maximum(cerr, 1e-4), ls=ls, marker=mk, color=c, ms=4)
             axes[1].plot(ns, lerr, ls=ls, marker=mk, color=c, ms=4)
     axes[0].set_yscale("log")
     axes[0].set_xscale("log")
@@ -123,12 +124,21 @@ def plot_sweep(rows: Sequence[dict[str, Any]], path: str | os.PathLike) -> str:
     axes[1].set_xscale("log")
     axes[1].set_yscale("log")
     axes[1].set_ylabel("mean |observed − predicted| (rank-matched)")
-    axes[1].set_title("where they are", fontsize=10)
+    axes[1].set_title("where they are (no line: nothing predicted)", fontsize=10)
+    all_n = sorted({r["n"] for r in rows})
     for ax in axes:
         ax.set_xlabel("n")
         ax.grid(True, which="both", alpha=0.3)
-    if axes[0].get_legend_handles_labels()[0]:
-        axes[0].legend(fontsize=7, ncol=1)
-    fig.tight_layout()
+        if all_n:
+            ax.set_xticks(all_n, [str(n) for n in all_n])
+            ax.set_xticks([], minor=True)
+    by_alpha = [Line2D([], [], color=colors[i % len(colors)], lw=2, label=f"r = n^{a:g}")
+                for i, a in enumerate(alphas)]
+    by_pred = [Line2D([], [], color="k", ls=ls, marker=mk, ms=4, label=name)
+               for name, ls, mk in _PRED_STYLE.values()]
+    fig.tight_layout(rect=(0, 0, 0.8, 1))
+    if alphas:
+        fig.legend(handles=by_alpha, loc="upper right", fontsize=8, title="spikes")
+        fig.legend(handles=by_pred, loc="lower right", fontsize=8, title="prediction")
     fig.savefig(path, dpi=120)
     return os.fspath(path)
