@@ -294,8 +294,12 @@ def _run_locked(tasks, results, resume, overwrite, scheduler, n_workers, progres
         from ._threads import cpu_count
 
         workers = n_workers or max(1, min(cpu_count(), len(todo)))
+        # worker warnings (e.g. a task cancelled by Ctrl-C) stay off stderr; task errors
+        # still reach us through fut.result()
+        import logging
+
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+                               dashboard_address=None, silence_logs=logging.ERROR)
         client = Client(cluster)
     else:
         client = Client(scheduler)
@@ -306,6 +310,14 @@ def _run_locked(tasks, results, resume, overwrite, scheduler, n_workers, progres
             row = fut.result()
             _append(results, row)
             bar.update()
+    except KeyboardInterrupt:
+        # Ctrl-C: the rows are on disk; keep Dask's shutdown chatter (tracebacks of
+        # cancelled callbacks) off stderr, so the command's one line is all the user sees
+        import logging
+
+        for name in ("distributed", "tornado", "asyncio"):
+            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+        raise
     finally:
         client.close()
         if cluster is not None:

@@ -259,7 +259,7 @@ def _fake_task(task):
 def test_sigint_during_sweep_exits_130_with_one_line(tmp_path):
     out = tmp_path / "sw"
     results = out / "sweep.jsonl"
-    args = ["sweep", "--n", "100", "120", "140", "160", "--seeds", "6", "--workers", "1",
+    args = ["sweep", "--n", "300", "400", "500", "600", "--seeds", "6", "--workers", "1",
             "--out", str(out), "--no-progress"]
     proc = subprocess.Popen(PY + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
