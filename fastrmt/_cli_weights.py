@@ -112,6 +112,8 @@ def add_analyze_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR",
                    help="write report.json and report.csv into DIR (created if needed)")
     p.add_argument("--top", type=int, default=3, help="outliers shown per layer (default 3)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing --csv, --out and --plot files")
     p.set_defaults(func=_analyze)
     return p
 
@@ -149,8 +151,20 @@ def _safe_name(name: str) -> str:
 
 
 def _analyze(args: argparse.Namespace) -> int:
+    from ._files import atomic_path, atomic_write, check_file, check_folder
     from .weights import analyze_weights, plot_layer
 
+    ow, inputs = args.overwrite, [args.file]
+    try:                             # every output path is checked before the analysis
+        if args.csv:
+            check_file("--csv", args.csv, overwrite=ow, inputs=inputs)
+        if args.out:
+            check_folder("--out", args.out, ["report.json", "report.csv"], overwrite=ow,
+                         inputs=inputs)
+        if args.plot:
+            check_folder("--plot", args.plot, inputs=inputs)
+    except ValueError as exc:
+        return _err("analyze", _line(exc))
     try:
         rep = analyze_weights(args.file, method=args.method, margin=args.margin,
                               model=args.model, solver=args.solver, n_threads=args.threads,
@@ -163,15 +177,17 @@ def _analyze(args: argparse.Namespace) -> int:
         else:
             print(rep.table(top=max(args.top, 0)))
         if args.csv:
-            rep.to_csv(args.csv)
+            with atomic_path(args.csv) as tmp:
+                rep.to_csv(tmp)
         if args.out:
             os.makedirs(args.out, exist_ok=True)
-            with open(os.path.join(args.out, "report.json"), "w") as fh:
-                json.dump(rep.to_dict(), fh, indent=1)
-            rep.to_csv(os.path.join(args.out, "report.csv"))
+            atomic_write(os.path.join(args.out, "report.json"),
+                         json.dumps(rep.to_dict(), indent=1))
+            with atomic_path(os.path.join(args.out, "report.csv")) as tmp:
+                rep.to_csv(tmp)
         if args.plot:
-            os.makedirs(args.plot, exist_ok=True)
             used: set[str] = set()
+            names = []
             for rec in rep.layers:
                 base = _safe_name(rec.name)
                 stem, k = base, 1
@@ -179,16 +195,23 @@ def _analyze(args: argparse.Namespace) -> int:
                     k += 1
                     stem = f"{base}_{k}"
                 used.add(stem)
-                plot_layer(rec, os.path.join(args.plot, stem + ".png"))
-    except OSError as exc:
+                names.append(stem + ".png")
+            check_folder("--plot", args.plot, names, overwrite=ow, inputs=inputs)
+            os.makedirs(args.plot, exist_ok=True)
+            for rec, name in zip(rep.layers, names):
+                with atomic_path(os.path.join(args.plot, name)) as tmp:
+                    plot_layer(rec, tmp)
+    except (OSError, ValueError) as exc:
         return _err("analyze", _line(exc))
     return 0
 
 
 def _prune(args: argparse.Namespace) -> int:
+    from ._files import check_file
     from .weights import prune_file
 
     try:
+        check_file("--out", args.out, overwrite=args.overwrite, inputs=[args.file])
         rep = prune_file(args.file, args.out, keep=args.keep, shrink=args.shrink,
                          bulk_share=args.bulk_share, overwrite=args.overwrite,
                          method=args.method, margin=args.margin, min_dim=args.min_dim,

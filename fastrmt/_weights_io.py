@@ -63,6 +63,7 @@ class WeightsFile:
     layers: list[str] = field(default_factory=list)
     skipped: list[tuple[str, tuple[int, ...], str]] = field(default_factory=list)
     torch_dtypes: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, str] | None = None     # safetensors' __metadata__, kept on save
 
     def matrix(self, name: str) -> np.ndarray:
         """The 2-D matrix of layer ``name`` (a view; conv kernels flattened to (out, rest))."""
@@ -146,6 +147,7 @@ def load_file(path: str | os.PathLike) -> WeightsFile:
     if os.path.isdir(path):
         raise WeightsFileError(f"{path!r} is a directory, not a weight file")
     torch_dtypes: dict[str, Any] = {}
+    metadata: dict[str, str] | None = None
     try:
         if fmt == "npy":
             arr = np.load(path, allow_pickle=False)
@@ -154,8 +156,11 @@ def load_file(path: str | os.PathLike) -> WeightsFile:
             with np.load(path, allow_pickle=False) as z:
                 tensors = {k: np.asarray(z[k]) for k in z.files}
         elif fmt == "safetensors":
+            from safetensors import safe_open
             from safetensors.numpy import load_file as st_load
             tensors = dict(st_load(path))
+            with safe_open(path, framework="np") as fh:
+                metadata = fh.metadata()
         else:
             torch = _import_torch()
             obj = torch.load(path, map_location="cpu", weights_only=True)
@@ -177,7 +182,8 @@ def load_file(path: str | os.PathLike) -> WeightsFile:
         raise WeightsFileError(f"cannot read {path!r} as {fmt}: {_one_line(exc)}") from exc
     except Exception as exc:  # safetensors' own error type, pickle errors...
         raise WeightsFileError(f"cannot read {path!r} as {fmt}: {_one_line(exc)}") from exc
-    wf = WeightsFile(tensors=tensors, fmt=fmt, source=path, torch_dtypes=torch_dtypes)
+    wf = WeightsFile(tensors=tensors, fmt=fmt, source=path, torch_dtypes=torch_dtypes,
+                     metadata=metadata)
     return _classify(wf)
 
 
@@ -187,29 +193,33 @@ def _one_line(exc: BaseException) -> str:
     return msg if len(msg) <= 200 else msg[:197] + "..."
 
 
-def save_file(path: str | os.PathLike, wf: WeightsFile, tensors: Mapping[str, np.ndarray]) -> None:
+def save_file(path: str | os.PathLike, wf: WeightsFile, tensors: Mapping[str, np.ndarray], *,
+              mode: int | None = None) -> None:
     """Write ``tensors`` in the format of ``path``'s extension, atomically.
 
-    The data go to a temporary file in the same folder, renamed over ``path`` only once
-    complete, so a failure never leaves a partial output file.
+    The data go to a temporary file in the same folder (fsynced), renamed over ``path``
+    only once complete, so a failure never leaves a partial output file.  A replaced file
+    keeps its mode; a new one gets ``mode`` (default ``0o666 & ~umask``).  safetensors
+    output keeps ``wf.metadata``.
     """
+    from ._files import atomic_path
+
     path = os.fspath(path)
     fmt = detect_format(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    base, ext = os.path.splitext(os.path.basename(path))
-    tmp = os.path.join(folder, f".{base}.{os.getpid()}.tmp{ext}")
-    try:
+    with atomic_path(path, mode=mode) as tmp:
         if fmt == "npy":
             if len(tensors) != 1:
                 raise WeightsFileError(".npy output holds one array; use .npz or .safetensors "
                                        f"for {len(tensors)} tensors")
-            np.save(tmp, next(iter(tensors.values())), allow_pickle=False)
+            with open(tmp, "wb") as fh:
+                np.save(fh, next(iter(tensors.values())), allow_pickle=False)
         elif fmt == "npz":
             with open(tmp, "wb") as fh:
                 np.savez(fh, **{k: np.asarray(v, order="C") for k, v in tensors.items()})
         elif fmt == "safetensors":
             from safetensors.numpy import save_file as st_save
-            st_save({k: np.asarray(v, order="C") for k, v in tensors.items()}, tmp)
+            st_save({k: np.asarray(v, order="C") for k, v in tensors.items()}, tmp,
+                    metadata=wf.metadata)
         else:
             torch = _import_torch()
             out = {}
@@ -219,7 +229,3 @@ def save_file(path: str | os.PathLike, wf: WeightsFile, tensors: Mapping[str, np
                     t = t.to(wf.torch_dtypes[k])
                 out[k] = t
             torch.save(out, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)

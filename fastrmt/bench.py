@@ -67,14 +67,23 @@ def _fmt_time(t: float) -> str:
 
 
 def run_benchmarks(select: str | None = None, quick: bool = False,
-                   json_path: str | None = None) -> int:
-    """Run ``pytest benchmarks --benchmark-only`` and print the table; returns pytest's status."""
+                   json_path: str | None = None, overwrite: bool = False) -> int:
+    """Run ``pytest benchmarks --benchmark-only`` and print the table; returns pytest's status.
+
+    ``json_path`` (relative to the current folder) also receives pytest-benchmark's JSON,
+    written atomically once the run is over; it is checked before the run (its folder
+    exists and is writable; an existing file only with ``overwrite``).
+    """
+    from ._files import atomic_write, check_file
+
+    if json_path is not None:
+        json_path = check_file("--json", json_path, overwrite=overwrite)
     bench = _bench_dir()
     env = dict(os.environ)
     if quick:
         env["FASTRMT_BENCH_N"] = "2000"
     with tempfile.TemporaryDirectory() as tmp:
-        out = json_path or os.path.join(tmp, "bench.json")
+        out = os.path.join(tmp, "bench.json")
         cmd = [sys.executable, "-m", "pytest", str(bench), "--benchmark-only",
                f"--benchmark-json={out}", "-q", "-p", "no:cacheprovider"]
         if select:
@@ -84,6 +93,9 @@ def run_benchmarks(select: str | None = None, quick: bool = False,
             print("fastrmt bench: error: the benchmark run produced no results", file=sys.stderr)
             return 2 if proc.returncode == 0 else proc.returncode
         with open(out) as fh:
-            data = json.load(fh)
+            text = fh.read()
+        data = json.loads(text)
+        if json_path is not None:
+            atomic_write(json_path, text)
     print(format_table(data))
     return proc.returncode

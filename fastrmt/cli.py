@@ -9,7 +9,10 @@ Subcommands:
 * ``bench``: the benchmark suite, printed as the README's table;
 * ``analyze`` / ``prune``: weight matrices (see :mod:`fastrmt.weights`).
 
-Bad arguments exit with status 2 and a one-line message naming the argument.
+Bad arguments exit with status 2 and a one-line message naming the argument.  Output
+paths are checked before any computation (:mod:`fastrmt._files`): an existing file is
+replaced only with ``--overwrite``, and files are written atomically.  Ctrl-C exits with
+status 130 and one line.
 """
 from __future__ import annotations
 
@@ -136,7 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--margin", type=_float("--margin"), default=None,
                    help="threshold distance beyond each bulk edge (default 4 Tracy-Widom "
                         "widths of that edge)")
-    d.add_argument("--out", default="fastrmt-demo", help="output folder (default ./fastrmt-demo)")
+    d.add_argument("--out", default="fastrmt-demo",
+                   help="output folder for demo.json, demo.csv, demo.png (default ./fastrmt-demo)")
+    d.add_argument("--overwrite", action="store_true",
+                   help="replace demo.json, demo.csv, demo.png if they exist")
     d.add_argument("--json", action="store_true", help="print the results as JSON")
     d.add_argument("--rows", type=_int("--rows", 2), default=16, help="table rows shown")
     d.set_defaults(func=_demo)
@@ -155,7 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="fastrmt-sweep", help="output folder")
     s.add_argument("--results", default=None,
                    help="results file (JSON lines; default OUT/sweep.jsonl)")
-    s.add_argument("--resume", action="store_true", help="skip tasks already in the results file")
+    s.add_argument("--resume", action="store_true",
+                   help="skip tasks already in the results file, append the others "
+                        "(and replace OUT/sweep.png)")
+    s.add_argument("--overwrite", action="store_true",
+                   help="start an existing results file (and OUT/sweep.png) afresh")
     s.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="an existing Dask scheduler (default: a local cluster)")
     s.add_argument("--workers", type=_int("--workers", 1), default=None,
@@ -168,7 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("-k", dest="select", default=None, help="pytest -k expression")
     b.add_argument("--quick", action="store_true",
                    help="small sizes (FASTRMT_BENCH_N=2000) for a smoke run")
-    b.add_argument("--json", default=None, help="also save pytest-benchmark's JSON here")
+    b.add_argument("--json", default=None, metavar="FILE",
+                   help="also save pytest-benchmark's JSON here (relative to the current folder)")
+    b.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
     b.set_defaults(func=_bench)
 
     from ._cli_weights import add_analyze_parser, add_prune_parser
@@ -200,18 +212,23 @@ def _demo(args) -> int:
         kw["r"] = args.r
     elif args.r_alpha is not None:
         kw["r_of_n"] = (args.r_c, args.r_alpha)
-    try:
-        os.makedirs(args.out, exist_ok=True)
-        res = experiment(args.n, **kw)
-    except (ValueError, TypeError, OSError, MemoryError) as exc:
-        return _fail("demo", exc)
+    from ._files import atomic_path, atomic_write, check_folder
+
     files = {"json": os.path.join(args.out, "demo.json"),
              "csv": os.path.join(args.out, "demo.csv"),
              "figure": os.path.join(args.out, "demo.png")}
-    with open(files["json"], "w") as fh:
-        fh.write(res.to_json(indent=1))
-    res.to_csv(files["csv"])
-    res.plot(files["figure"])
+    try:
+        check_folder("--out", args.out, [os.path.basename(f) for f in files.values()],
+                     overwrite=args.overwrite)
+        res = experiment(args.n, **kw)
+        os.makedirs(args.out, exist_ok=True)
+        atomic_write(files["json"], res.to_json(indent=1))
+        with atomic_path(files["csv"]) as tmp:
+            res.to_csv(tmp)
+        with atomic_path(files["figure"]) as tmp:
+            res.plot(tmp)
+    except (ValueError, TypeError, OSError, MemoryError) as exc:
+        return _fail("demo", exc)
     if args.json:
         out = res.to_dict()
         out["files"] = files
@@ -228,6 +245,7 @@ def _sweep(args) -> int:
     import numpy as np
 
     from . import sweep as sw
+    from ._files import check_file, check_folder
 
     try:
         if any(not 0 <= a < 1 for a in args.alpha):
@@ -235,17 +253,35 @@ def _sweep(args) -> int:
         tasks = sw.sweep_tasks(args.n, seeds=list(range(args.seeds)), alphas=args.alpha,
                                c=args.c, dists=args.dist, sigma=args.sigma, bulk=args.bulk,
                                basis=args.basis, storage=args.storage)
-        os.makedirs(args.out, exist_ok=True)
         results = args.results or os.path.join(args.out, "sweep.jsonl")
-        rows = sw.run_sweep(tasks, results, resume=args.resume, scheduler=args.scheduler,
-                            n_workers=args.workers, progress=not args.no_progress)
+        flag = "--results" if args.results else "--out"
+        check_folder("--out", args.out, ["sweep.png"], overwrite=args.overwrite or args.resume)
+        res_dir = os.path.dirname(results) or "."
+        check_folder(flag, res_dir)
+        if os.path.isdir(res_dir):
+            check_file(flag, results, overwrite=args.overwrite or args.resume,
+                       hint="--resume to continue it, or --overwrite to start afresh")
+        if args.resume and os.path.exists(results):
+            sw.check_results_file(results)
+        os.makedirs(args.out, exist_ok=True)
+        os.makedirs(os.path.dirname(os.path.abspath(results)), exist_ok=True)
+        args._interrupted = lambda: (f"{len(sw.read_results(results))} rows kept in {results} "
+                                     f"(resume with --resume)")
+        rows = sw.run_sweep(tasks, results, resume=args.resume,
+                            overwrite=args.overwrite and not args.resume,
+                            scheduler=args.scheduler, n_workers=args.workers,
+                            progress=not args.no_progress)
     except (ValueError, TypeError, FileExistsError, OSError) as exc:
         return _fail("sweep", exc)
     keys = {t.key for t in tasks}
     rows = [r for r in rows if r.get("key") in keys]
     table = sw.summarize(rows)
     fits = sw.fit_rates(rows)
-    fig = sw.plot_sweep(rows, os.path.join(args.out, "sweep.png"))
+    from ._files import atomic_path
+
+    fig = os.path.join(args.out, "sweep.png")
+    with atomic_path(fig) as tmp:
+        sw.plot_sweep(rows, tmp)
     if args.json:
         print(json.dumps({"summary": table, "fits": fits, "results": results, "figure": fig}))
         return 0
@@ -273,18 +309,33 @@ def _sweep(args) -> int:
 
 
 def _bench(args) -> int:
+    from ._files import check_file
     from .bench import run_benchmarks
 
     try:
-        return run_benchmarks(select=args.select, quick=args.quick, json_path=args.json)
+        # FILE is the user's (relative to the current folder, not the source checkout)
+        json_path = (check_file("--json", args.json, overwrite=args.overwrite)
+                     if args.json else None)
+        return run_benchmarks(select=args.select, quick=args.quick, json_path=json_path,
+                              overwrite=args.overwrite)
     except (ValueError, OSError) as exc:
         return _fail("bench", exc)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``fastrmt`` command; returns the exit status (130 after Ctrl-C)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        note = getattr(args, "_interrupted", None)
+        try:
+            extra = f"; {note()}" if note is not None else ""
+        except Exception:  # pragma: no cover - the note is best effort
+            extra = ""
+        print(f"fastrmt {args.command}: interrupted{extra}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

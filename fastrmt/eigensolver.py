@@ -57,7 +57,7 @@ from scipy.sparse.linalg import ArpackNoConvergence
 
 from ._kernels import _lanczos
 from ._random import STREAM_SOLVER, Key, SeedLike, as_key
-from ._threads import thread_limit
+from ._threads import blas_limit, resolve_n_threads, thread_limit
 from ._validation import (check_array, check_bool, check_choice, check_int, check_memory,
                           check_real)
 from .packed import PackedSymmetric
@@ -453,24 +453,16 @@ class _Random:
         return out
 
 
-_CONTROLLER: list = []
-
-
 def _serial():
     """Context running BLAS/LAPACK on one thread: for the small dense steps (eigh of the
     projected matrix, Gram matrices), where thread synchronization costs more than the
     work (ms per call on a loaded machine)."""
-    if not _CONTROLLER:
-        from threadpoolctl import ThreadpoolController
-        _CONTROLLER.append(ThreadpoolController())
-    return _CONTROLLER[0].limit(limits=1, user_api="blas")
+    return blas_limit(1)
 
 
 def _blas(nt: int | None):
     """Context giving BLAS ``nt`` threads again (for products of foreign operators)."""
-    if not _CONTROLLER:
-        _serial()
-    return _CONTROLLER[0].limit(limits=nt, user_api="blas")
+    return blas_limit(resolve_n_threads(nt))
 
 
 def _eigh(H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

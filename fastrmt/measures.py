@@ -43,6 +43,9 @@ import numpy as np
 from ._kernels import _freeprob as _k
 from ._validation import _show, check_array, check_points, check_probabilities, check_real
 
+# Widest Uniform law: its variance (b - a)**2 / 12 and the Stieltjes transforms stay finite.
+_MAX_WIDTH = 1e150
+
 __all__ = [
     "Measure",
     "Atoms",
@@ -321,10 +324,11 @@ class Atoms(Measure):
                                  f"got {w.shape}")
             if np.any(w < 0):
                 raise ValueError("weights must be >= 0 (found a negative weight)")
-            total = float(w.sum())
-            if not total > 0:
-                raise ValueError(f"weights must have a positive sum, got {total}")
-            w = w / total
+            top = float(w.max())
+            if not top > 0:
+                raise ValueError(f"weights must have a positive sum, got {float(w.sum())}")
+            w = w / top              # first by the largest: the sum cannot overflow
+            w = w / w.sum()
         order = np.argsort(v, kind="stable")
         v, w = v[order], w[order]
         keep = w > 0
@@ -406,6 +410,9 @@ class Uniform(Measure):
         self.b = check_real("b", b)
         if not self.b > self.a:
             raise ValueError(f"b must be > a, got a={self.a}, b={self.b}")
+        if not self.b - self.a <= _MAX_WIDTH:
+            raise ValueError(f"b - a must be <= {_MAX_WIDTH:g} (its square, the variance "
+                             f"scale, overflows beyond), got a={self.a}, b={self.b}")
 
     def _components(self):
         return [(KIND_UNIFORM, self.a, self.b, 1.0)]
@@ -560,9 +567,11 @@ class Mixture(Measure):
                                 f"got {_show(item[1])}")
             ws.append(w)
             ms.append(item[1])
+        top = max(ws)
+        if not top > 0:
+            raise ValueError(f"parts weights must have a positive sum, got {sum(ws)}")
+        ws = [w / top for w in ws]   # first by the largest: the sum cannot overflow
         total = sum(ws)
-        if not total > 0:
-            raise ValueError(f"parts weights must have a positive sum, got {total}")
         self.weights = [w / total for w in ws]
         self.parts = ms
 

@@ -361,7 +361,7 @@ def deformed_wigner(n: int, signal: Signal | None = None, *, sigma: float = 1.0,
                 noise = np.empty((n, n), dtype=dt)
                 _sampling.fill_full(noise, n, *spec.kernel_args())
             else:
-                data = np.empty(count, dtype=dt)
+                data = np.empty(packed_size(n), dtype=dt)
                 _sampling.fill_packed(data, n, *spec.kernel_args())
                 noise = PackedSymmetric(data, n)
     return DeformedWigner(spec, signal, storage, dt, n_threads, noise)

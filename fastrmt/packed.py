@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._threads import thread_limit
+from ._threads import blas_limit, thread_limit
 from ._validation import check_array, check_dtype, check_int, check_memory, format_bytes
 
 __all__ = ["PackedSymmetric", "packed_size", "packed_offset"]
@@ -90,21 +90,16 @@ def sym_product(data: np.ndarray, n: int, packed: bool, V: np.ndarray, nt: int,
 
 
 class _BlasOneThread:
-    """Cap BLAS to one thread (inside our own parallel loops), restoring it after."""
-
-    _controller = None
+    """Cap BLAS to one thread (inside our own parallel loops), restoring it after
+    (through :func:`fastrmt._threads.blas_limit`, the one BLAS limit)."""
 
     def __enter__(self):
-        from threadpoolctl import ThreadpoolController
-
-        if _BlasOneThread._controller is None:
-            _BlasOneThread._controller = ThreadpoolController()
-        self._limit = _BlasOneThread._controller.limit(limits=1, user_api="blas")
+        self._cm = blas_limit(1)
+        self._cm.__enter__()
         return self
 
     def __exit__(self, *exc):
-        self._limit.restore_original_limits()
-        return False
+        return self._cm.__exit__(*exc)
 
 
 def packed_size(n: int) -> int:

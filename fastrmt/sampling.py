@@ -16,7 +16,8 @@ Entry laws (each standardised to mean 0 and variance 1 *by construction*, then s
 ``sparse``     Bernoulli(p) dilution of Rademacher signs, rescaled: 0 with
                probability 1 - p, +-1/sqrt(p) with probability p/2 each
 ``student_t``  Student's t with ``df`` > 2 degrees of freedom, times
-               sqrt((df - 2)/df)
+               sqrt((df - 2)/df) (any finite df: for large df it tends to the
+               Gaussian without cancellation)
 =============  =================================================================
 
 Randomness follows the library's single design (:mod:`fastrmt._random`): entry (i, j)
@@ -41,6 +42,11 @@ from .packed import PackedSymmetric, packed_size
 __all__ = ["wigner", "WignerSpec", "wigner_spec", "DISTRIBUTIONS"]
 
 DISTRIBUTIONS = ("gaussian", "rademacher", "uniform", "sparse", "student_t")
+
+# sigma is squared (the diagonal variance, the semicircle radius 2 sigma, sigma**2 in
+# Phi): beyond these limits sigma**2 overflows to inf or underflows to a subnormal/0.
+SIGMA_MIN = 1e-150
+SIGMA_MAX = 1e150
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,9 @@ def wigner_spec(n: int, *, sigma: float = 1.0, dist: str = "gaussian", p: float 
     if n > 2**31:
         raise ValueError(f"n must be <= 2**31, got {n}")
     sigma = check_real("sigma", sigma, min_value=0.0, strict_min=True)
+    if not SIGMA_MIN <= sigma <= SIGMA_MAX:
+        raise ValueError(f"sigma must be in [{SIGMA_MIN:g}, {SIGMA_MAX:g}] (sigma**2 would "
+                         f"{'overflow' if sigma > 1 else 'underflow'}), got {sigma!r}")
     dist = check_choice("dist", dist, DISTRIBUTIONS)
     if p is not None and dist != "sparse":
         raise ValueError(f"p is only used with dist='sparse', got p={p!r} with dist={dist!r}")
@@ -200,6 +209,9 @@ def _check_out(out, layout: str, n: int, dt: np.dtype):
         if out.n != n or out.dtype != dt:
             raise ValueError(f"out must be a PackedSymmetric with n={n} and dtype {dt}, "
                              f"got n={out.n} and dtype {out.dtype}")
+        if not out.data.flags.c_contiguous or not out.data.flags.writeable:
+            raise ValueError("out must be a PackedSymmetric with writeable C-contiguous data, "
+                             "got read-only or non-contiguous data")
         return out
     if not isinstance(out, np.ndarray):
         raise TypeError(f"out must be a numpy array{' or a PackedSymmetric' if layout == 'packed' else ''}, "

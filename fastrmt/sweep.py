@@ -4,14 +4,19 @@ A sweep is a grid of tasks (n x seed x r(n) = c n^alpha exponent x entry law); e
 runs :func:`fastrmt.experiment` and is reduced to one row: for each of the three
 predictions (the empirical free convolution mu_n, the second-order Phi_n(s), the limit
 Phi(s)) the count error beyond the thresholds and the rank-matched location errors, plus
-the z-scores and the time.  Rows are appended to a JSON-lines results file *as each task finishes*, so a
-sweep that is interrupted loses nothing, and ``resume=True`` skips the tasks whose rows
-are already there.  Tasks run on a Dask cluster: by default a local one on this machine
+the z-scores and the time.  Rows are appended to a JSON-lines results file *as each task
+finishes* (one line each, fsynced), so a sweep that is interrupted loses nothing, and
+``resume=True`` skips the tasks whose rows are already there.  Before appending, a torn
+last line (a write cut short) is cut off, so its task runs again; an exclusive lock
+(``fcntl.flock`` on ``results + ".lock"``, a file left in place) keeps a second sweep off
+the same results file; rows are de-duplicated by key on reading; and a file whose first
+line is not a JSON row with a "key" is refused rather than appended to.  Tasks run on a Dask cluster: by default a local one on this machine
 (processes started with ``spawn``, one thread each), or any existing scheduler given by
 address.
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
@@ -26,8 +31,12 @@ import numpy as np
 from ._validation import check_choice, check_int, check_real
 from .experiment import _jsonable, experiment
 
-__all__ = ["SweepTask", "sweep_tasks", "run_sweep", "read_results", "fit_rate", "fit_rates",
-           "summarize", "plot_sweep"]
+__all__ = ["SweepTask", "sweep_tasks", "run_sweep", "read_results", "check_results_file",
+           "SweepLockedError", "fit_rate", "fit_rates", "summarize", "plot_sweep"]
+
+
+class SweepLockedError(OSError):
+    """Another sweep is writing the same results file (it holds its lock)."""
 
 
 @dataclass(frozen=True)
@@ -96,21 +105,103 @@ def run_task(task: SweepTask) -> dict[str, Any]:
     return row
 
 
-def read_results(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """Rows of a results file; a torn last line (an interrupted write) is ignored."""
-    rows = []
-    if not os.path.exists(path):
-        return rows
-    with open(path) as fh:
-        for line in fh:
-            line = line.strip()
-            if not line:
-                continue
+def _parse_results(path: str) -> tuple[list[dict[str, Any]], int]:
+    """(rows, size of the intact part in bytes) of a results file.
+
+    Blank lines are skipped; a last line without its newline that does not parse is a
+    torn write (excluded from the intact part); any other line that is not a JSON object
+    with a "key", or a first row without one, is a ValueError naming the file and line.
+    """
+    rows: list[dict[str, Any]] = []
+    with open(path, "rb") as fh:
+        data = fh.read()
+    intact = 0
+    lines = data.split(b"\n")
+    for i, raw in enumerate(lines):
+        last = i == len(lines) - 1          # no newline after it (b"" when the file ends in one)
+        if raw.strip():
             try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return rows
+                row = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                row = None
+            if not isinstance(row, dict) or "key" not in row:
+                if last and row is None:
+                    break                   # a torn last line: not part of the intact file
+                if not rows:
+                    raise ValueError(f"{path} is not a sweep results file (line {i + 1} is "
+                                     f"not a JSON row with a \"key\")")
+                raise ValueError(f"{path}: line {i + 1} is not a JSON row with a \"key\" "
+                                 f"(only a torn last line is tolerated)")
+            rows.append(row)
+        intact += len(raw) + (0 if last else 1)
+    return rows, intact
+
+
+def read_results(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Rows of a results file, one per key (the first); a torn last line is ignored.
+
+    Raises ValueError when the file is not a results file (see :func:`check_results_file`).
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        return []
+    rows, _ = _parse_results(path)
+    seen: set[str] = set()
+    out = []
+    for row in rows:
+        if row["key"] not in seen:
+            seen.add(row["key"])
+            out.append(row)
+    return out
+
+
+def check_results_file(path: str | os.PathLike) -> None:
+    """ValueError unless ``path`` is a results file: every line a JSON object with a
+    "key" (an empty file is one), except a torn last line."""
+    _parse_results(os.fspath(path))
+
+
+def _repair_tail(path: str) -> int:
+    """Cut a torn last line off ``path`` (its task then runs again); returns bytes cut."""
+    _, intact = _parse_results(path)
+    size = os.path.getsize(path)
+    if intact < size:
+        with open(path, "rb+") as fh:
+            fh.truncate(intact)
+            fh.flush()
+            os.fsync(fh.fileno())
+    elif size:
+        with open(path, "rb+") as fh:
+            fh.seek(-1, os.SEEK_END)
+            if fh.read(1) != b"\n":        # a complete last row without its newline
+                fh.write(b"\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+    return size - intact
+
+
+@contextlib.contextmanager
+def _results_lock(results: str):
+    """Hold an exclusive, non-blocking lock on ``results + ".lock"`` (POSIX)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no lock
+        yield
+        return
+    lock = results + ".lock"
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise SweepLockedError(f"another sweep holds {lock} (it is writing {results}); "
+                                   f"wait for it to finish or use another results file") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 def _append(path: str | os.PathLike, row: dict[str, Any]) -> None:
@@ -144,7 +235,7 @@ class _Progress:
 
 
 def run_sweep(tasks: Iterable[SweepTask], results: str | os.PathLike, *, resume: bool = False,
-              scheduler: str | None = None, n_workers: int | None = None,
+              overwrite: bool = False, scheduler: str | None = None, n_workers: int | None = None,
               progress: bool = True, task_fn: Callable[[SweepTask], dict] | None = None,
               ) -> list[dict[str, Any]]:
     """Run the tasks on Dask, appending each row to ``results`` as it finishes.
@@ -153,9 +244,14 @@ def run_sweep(tasks: Iterable[SweepTask], results: str | os.PathLike, *, resume:
     ----------
     tasks : iterable of SweepTask
     results : path
-        JSON-lines file. Without ``resume`` it must not exist yet (nothing is overwritten).
+        JSON-lines file. Without ``resume`` (or ``overwrite``) it must not exist yet.  While
+        the sweep runs it holds ``results + ".lock"``: a second sweep on the same file
+        raises :class:`SweepLockedError`.
     resume : bool
-        Skip the tasks whose key is already in ``results``; append the others.
+        Skip the tasks whose key is already in ``results``; append the others (after
+        cutting off a torn last line).  ValueError if ``results`` is not a results file.
+    overwrite : bool
+        Without ``resume``: start an existing ``results`` afresh (emptied, mode kept).
     scheduler : str, optional
         Address of an existing Dask scheduler (``tcp://host:8786``).  Default: a local
         cluster of ``n_workers`` processes (default: the number of cores), one thread each.
@@ -169,10 +265,24 @@ def run_sweep(tasks: Iterable[SweepTask], results: str | os.PathLike, *, resume:
     """
     tasks = list(tasks)
     results = os.fspath(results)
-    if os.path.exists(results) and not resume:
+    if os.path.exists(results) and not (resume or overwrite):
         raise FileExistsError(f"results file {results!r} exists; pass resume=True (--resume) to "
-                              f"continue it, or choose another file")
-    done = {row.get("key") for row in read_results(results)}
+                              f"continue it, overwrite=True (--overwrite) to start afresh, or "
+                              f"choose another file")
+    with _results_lock(results):
+        return _run_locked(tasks, results, resume, overwrite, scheduler, n_workers, progress,
+                           task_fn)
+
+
+def _run_locked(tasks, results, resume, overwrite, scheduler, n_workers, progress, task_fn):
+    if os.path.exists(results):
+        if resume:
+            _repair_tail(results)           # also refuses a file that is not a results file
+        elif overwrite:
+            from ._files import atomic_write
+
+            atomic_write(results, "")
+    done = {row["key"] for row in read_results(results)}
     todo = [t for t in tasks if t.key not in done]
     if not todo:
         return read_results(results)
@@ -184,8 +294,12 @@ def run_sweep(tasks: Iterable[SweepTask], results: str | os.PathLike, *, resume:
         from ._threads import cpu_count
 
         workers = n_workers or max(1, min(cpu_count(), len(todo)))
+        # worker warnings (e.g. a task cancelled by Ctrl-C) stay off stderr; task errors
+        # still reach us through fut.result()
+        import logging
+
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+                               dashboard_address=None, silence_logs=logging.ERROR)
         client = Client(cluster)
     else:
         client = Client(scheduler)
@@ -196,6 +310,14 @@ def run_sweep(tasks: Iterable[SweepTask], results: str | os.PathLike, *, resume:
             row = fut.result()
             _append(results, row)
             bar.update()
+    except KeyboardInterrupt:
+        # Ctrl-C: the rows are on disk; keep Dask's shutdown chatter (tracebacks of
+        # cancelled callbacks) off stderr, so the command's one line is all the user sees
+        import logging
+
+        for name in ("distributed", "tornado", "asyncio"):
+            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+        raise
     finally:
         client.close()
         if cluster is not None:

@@ -90,6 +90,7 @@ import io
 import json
 import math
 import os
+import stat
 import sys
 import time
 from dataclasses import dataclass, field
@@ -946,9 +947,9 @@ def prune_weights(source: str | os.PathLike | np.ndarray | Mapping[str, Any], *,
 
 
 def _same_file(a: str, b: str) -> bool:
-    if os.path.exists(a) and os.path.exists(b):
-        return os.path.samefile(a, b)
-    return os.path.realpath(a) == os.path.realpath(b)
+    from ._files import same_file
+
+    return same_file(a, b)          # st_dev/st_ino: through symbolic and hard links
 
 
 def prune_file(src: str | os.PathLike, out: str | os.PathLike, *,
@@ -961,7 +962,8 @@ def prune_file(src: str | os.PathLike, out: str | os.PathLike, *,
     ``out`` must have the same format (extension family) as ``src``; it is never
     ``src`` itself (even with ``overwrite=True``), and an existing ``out`` is refused
     unless ``overwrite=True``.  The file is written atomically, only after every layer was
-    pruned, so an error leaves no output file.
+    pruned, so an error leaves no output file.  A new output gets the input's file mode,
+    a replaced one keeps its own; safetensors metadata are copied.
     """
     if not isinstance(src, (str, os.PathLike)):
         raise TypeError(f"src must be a path, got {type(src).__name__}")
@@ -987,7 +989,7 @@ def prune_file(src: str | os.PathLike, out: str | os.PathLike, *,
     tensors, report = prune_weights(wf, keep=keep, shrink=shrink, bulk_share=bulk_share,
                                     method=method, margin=margin, min_dim=min_dim,
                                     n_threads=n_threads, progress=progress)
-    save_file(out, wf, tensors)
+    save_file(out, wf, tensors, mode=stat.S_IMODE(os.stat(src).st_mode))
     report.output = out
     return report
 

@@ -94,8 +94,8 @@ def standardized_entry(i, j, dist, param, key, stream=0):
             t += 2
             w2 = u * u + v * v
             if 0.0 < w2 <= 1.0:
-                return u * math.sqrt(param * (w2 ** (-2.0 / param) - 1.0) / w2) * math.sqrt(
-                    (param - 2.0) / param)
+                return u * math.sqrt(param * math.expm1(-2.0 / param * math.log(w2)) / w2) * math.sqrt(
+                    1.0 - 2.0 / param)
     raise ValueError(dist)
 
 

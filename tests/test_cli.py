@@ -39,7 +39,7 @@ def test_demo_json_output_and_reproducibility(tmp_path, capsys):
             "--no-eigenvectors", "--json", "--out", str(tmp_path)]
     assert main(args) == 0
     first = json.loads(capsys.readouterr().out)
-    assert main(args) == 0
+    assert main(args + ["--overwrite"]) == 0
     second = json.loads(capsys.readouterr().out)
     assert ([r["observed"] for r in first["eigenvalues"]]
             == [r["observed"] for r in second["eigenvalues"]])
@@ -111,7 +111,8 @@ def test_sweep_refuses_existing_results_without_resume(tmp_path):
     res = tmp_path / "r.jsonl"
     res.write_text("")
     proc = run(["sweep", "--n", "100", "--results", str(res), "--out", str(tmp_path)])
-    assert proc.returncode == 2 and "exists; pass resume=True" in proc.stderr
+    assert proc.returncode == 2
+    assert "--results: r.jsonl exists in" in proc.stderr and "--resume" in proc.stderr
 
 
 def test_sweep_python_api_with_custom_task_fn(tmp_path):

@@ -349,3 +349,38 @@ def test_refuse_non_measure():
 def test_refuse_complex_on_axis():
     with pytest.raises(ValueError, match="z must be off the real axis"):
         Uniform().g(np.array([3.0 + 0j]))
+
+
+# --- extreme parameters (issue 11) ----------------------------------------------------
+
+def test_atoms_huge_weights_are_normalised_without_overflow():
+    from fastrmt.freeprob import bulk_support
+
+    nu = Atoms([0.0, 1.0], [1e308, 1e308])
+    np.testing.assert_array_equal(nu.weights, [0.5, 0.5])
+    edges = bulk_support(nu, 1.0)
+    assert edges.shape[1] == 2 and np.isfinite(edges).all()
+    np.testing.assert_allclose(Atoms([0.0, 1.0], [1e308, 5e307]).weights, [2 / 3, 1 / 3])
+
+
+def test_mixture_huge_weights_are_normalised_without_overflow():
+    from fastrmt.measures import Mixture, Uniform
+
+    m = Mixture([(1e308, Uniform()), (1e308, Atoms([3.0]))])
+    assert m.weights == [0.5, 0.5]
+
+
+@pytest.mark.parametrize("a,b", [(-1e300, 1e300), (0.0, 1.7e308), (-1e151, 0.0)])
+def test_uniform_wider_than_the_limit_is_refused(a, b):
+    from fastrmt.measures import Uniform
+
+    with pytest.raises(ValueError, match=r"b - a must be <= 1e\+150.*got a="):
+        Uniform(a, b)
+
+
+def test_uniform_at_the_width_limit_has_finite_support():
+    from fastrmt.freeprob import bulk_support
+    from fastrmt.measures import Uniform
+
+    edges = bulk_support(Uniform(-0.5e150, 0.5e150), 1e149)
+    assert np.isfinite(edges).all() and edges[0, 1] > 0.5e150

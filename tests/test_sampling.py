@@ -227,3 +227,39 @@ def test_packed_symmetric_validation():
 def test_public_namespace():
     assert callable(fastrmt.wigner) and callable(fastrmt.warmup)
     fastrmt.warmup()
+
+
+# --- extreme parameters and read-only outputs (issue 11) ------------------------------
+
+@pytest.mark.parametrize("df", [1e6, 1e12, 1e17, 1e18, 1e300])
+def test_student_t_large_df_is_gaussian_not_zero(df):
+    a = wigner(300, dist="student_t", df=df, seed=3)
+    off = a[np.triu_indices(300, 1)] * math.sqrt(300)
+    assert np.isfinite(a).all()
+    assert abs(off.var() - 1.0) < 0.05
+
+
+@pytest.mark.parametrize("sigma", [1.35e154, 1e-170, 1e200, 1e-300])
+def test_sigma_whose_square_overflows_is_refused(sigma):
+    with pytest.raises(ValueError, match=r"sigma must be in \[1e-150, 1e\+150\].*got"):
+        wigner(10, sigma=sigma)
+
+
+@pytest.mark.parametrize("sigma", [1e150, 1e-150])
+def test_sigma_at_the_limits_gives_finite_nonzero_diagonal(sigma):
+    a = wigner(50, sigma=sigma, seed=1)
+    d = np.diag(a)
+    assert np.isfinite(a).all() and np.all(d != 0)
+    assert 0.5 < np.std(d) * math.sqrt(50) / sigma < 1.5
+
+
+def test_readonly_packed_out_is_a_value_error():
+    n = 6
+    data = np.zeros(packed_size(n))
+    data.flags.writeable = False
+    with pytest.raises(ValueError, match="out must be a PackedSymmetric with writeable"):
+        wigner(n, layout="packed", out=PackedSymmetric(data, n))
+    ro = np.zeros((n, n))
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="out must be a writeable C-contiguous"):
+        wigner(n, out=ro)

@@ -38,3 +38,87 @@ def test_context_manager_restores_on_exit_and_error():
         with thread_limit(1):
             raise RuntimeError("boom")
     assert numba.get_num_threads() == before
+
+
+# --- the one BLAS limit (issue 11) ----------------------------------------------------
+import threading  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from fastrmt._threads import blas_limit, blas_state  # noqa: E402
+
+
+def test_blas_limit_nested_innermost_and_restored():
+    before = blas_state()
+    with blas_limit(1):
+        assert set(blas_state()) == {1}
+        with blas_limit(2):
+            assert set(blas_state()) == {2}      # innermost wins within a thread
+        assert set(blas_state()) == {1}
+    assert blas_state() == before
+    with pytest.raises(RuntimeError):
+        with blas_limit(1):
+            raise RuntimeError("boom")
+    assert blas_state() == before
+
+
+def test_blas_limit_concurrent_takes_minimum_and_restores():
+    before = blas_state()
+    a_in, b_in, release_a, release_b = (threading.Event() for _ in range(4))
+    seen = {}
+
+    def a():
+        with blas_limit(1):
+            a_in.set()
+            release_a.wait(10)
+
+    def b():
+        with blas_limit(2):
+            b_in.set()
+            release_b.wait(10)
+            seen["b_after_a_left"] = blas_state()
+
+    ta, tb = threading.Thread(target=a), threading.Thread(target=b)
+    ta.start()
+    a_in.wait(10)
+    tb.start()
+    b_in.wait(10)
+    seen["both"] = blas_state()
+    release_a.set()               # the first entrant leaves first: the classic leak
+    ta.join(10)
+    release_b.set()
+    tb.join(10)
+    assert set(seen["both"]) == {1}              # min(1, 2)
+    assert set(seen["b_after_a_left"]) == {2}    # b's request applies once a has left
+    assert blas_state() == before                # the state before the first entry
+
+
+def test_concurrent_eigsh_leaves_blas_as_it_was():
+    from fastrmt import eigsh
+
+    before = blas_state()
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((300, 300))
+    A = A + A.T
+    errors = []
+
+    def run(nt):
+        try:
+            for _ in range(3):
+                eigsh(A, k=3, n_threads=nt)
+        except Exception as exc:  # pragma: no cover
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(nt,)) for nt in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    assert blas_state() == before
+
+
+def test_blas_limit_refuses_zero():
+    with pytest.raises(ValueError, match="n must be >= 1, got 0"):
+        with blas_limit(0):
+            pass

@@ -160,8 +160,9 @@ def student_t_value(i, j, stream, k0, k1, df):
         t += 2
         w = u * u + v * v
         if w <= 1.0 and w > 0.0:
-            val = u * math.sqrt(df * (w ** (-2.0 / df) - 1.0) / w)
-            return val * math.sqrt((df - 2.0) / df)
+            # w**(-2/df) - 1 as expm1: no cancellation for large df (the Gaussian limit)
+            val = u * math.sqrt(df * math.expm1(-2.0 / df * math.log(w)) / w)
+            return val * math.sqrt(1.0 - 2.0 / df)
 
 
 @jit(inline="always")
