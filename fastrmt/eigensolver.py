@@ -566,6 +566,70 @@ def _thresholds(theta: np.ndarray, tol: float, floor: float) -> np.ndarray:
     return np.maximum(tol * np.abs(theta), floor)
 
 
+def _ratio(res: np.ndarray, thr: np.ndarray) -> float:
+    """``max(res / thr)`` with ``0 / 0 = 0`` (an exact zero residual meets a zero
+    threshold: the zero matrix) and ``x / 0 = inf``."""
+    if res.size == 0:
+        return 0.0
+    q = np.divide(res, thr, out=np.where(res > 0, np.inf, 0.0), where=thr > 0)
+    return float(np.max(q))
+
+
+def _more_copies(th: np.ndarray, thr: np.ndarray, which: str, b: int,
+                 seen: list[list[float]]) -> bool:
+    """Whether a wanted multiple eigenvalue may have more copies than were found.
+
+    ``th`` are the ``k`` converged wanted Ritz values in priority order, ``thr`` their
+    thresholds.  A block Krylov space started from ``b`` vectors holds at most ``b``
+    copies of an eigenvalue (per injection of fresh directions), so a group of ``>= b``
+    equal values (to within their thresholds) followed by less wanted values may hide
+    further copies.  ``seen`` records ``[value, count, tol]`` of the groups checked at
+    earlier rounds: a round that added fewer than ``b`` copies to a group has exhausted
+    its multiplicity.
+    """
+    idx = np.arange(th.size)
+    if which == "BE":
+        sides = [(idx[0::2], "LA"), (idx[1::2], "SA")]
+    else:
+        sides = [(idx, which)]
+    need = False
+    for ix, w in sides:
+        vals, t = th[ix], thr[ix]
+        if w == "LA":
+            key = -vals
+        elif w == "SA":
+            key = vals.copy()
+        elif w == "LM":
+            key = -np.abs(vals)
+        else:   # SM
+            key = np.abs(vals)
+        o = np.argsort(vals, kind="stable")
+        i = 0
+        while i < o.size:
+            j = i + 1
+            while (j < o.size and vals[o[j]] - vals[o[j - 1]]
+                   <= 4.0 * max(t[o[j]], t[o[j - 1]])):
+                j += 1
+            g = o[i:j]
+            i = j
+            c = g.size
+            if c < b:
+                continue
+            tolg = 4.0 * float(np.max(t[g]))
+            v = float(np.mean(vals[g]))
+            rest = np.setdiff1d(np.arange(vals.size), g)
+            if not np.any(key[rest] > float(np.max(key[g])) + tolg):
+                continue    # nothing less wanted: more copies would not change the result
+            prev = 0
+            for entry in seen:
+                if abs(entry[0] - v) <= max(entry[2], tolg):
+                    prev = max(prev, int(entry[1]))
+            if c - prev >= b:
+                need = True
+            seen.append([v, c, tolg])
+    return need
+
+
 def _colnorms(X: np.ndarray) -> np.ndarray:
     return np.sqrt(np.einsum("ij,ij->j", X, X))
 
@@ -626,7 +690,10 @@ def _solve(op: _Operator, k: int, which: str, tol: float, maxiter: int, m: int, 
     last_refresh_ratio = math.inf
     prev_cycle_ratio = math.inf
     p_keep = max(k, min(m - b, k + (m - k - b + 1) // 2))
+    p_keep1 = max(k + 1, p_keep) if m - b >= k + 1 else p_keep
     wmax = max(1, (m - k) // 2)
+    seen: list[list[float]] = []   # multiple eigenvalues checked for further copies
+    kw = k                         # pairs that must converge (k + 1 after a lock)
 
     def floor() -> float:
         return _FLOOR_C * math.sqrt(n) * _EPS * anorm
@@ -668,7 +735,7 @@ def _solve(op: _Operator, k: int, which: str, tol: float, maxiter: int, m: int, 
         theta, S = _eigh(H[:cur, :cur])
         anorm = max(anorm, float(np.max(np.abs(theta))))
         order = _priority(theta, which)
-        sel = order[:k]
+        sel = order[:kw]
         thr = _thresholds(theta[sel], tol, floor())
         thr_mode = np.maximum(thr, _FAST_FLOOR * anorm) if mode == "fast" else thr
         est = _colnorms(Rn @ S[cur - w:cur, sel])
@@ -681,11 +748,30 @@ def _solve(op: _Operator, k: int, which: str, tol: float, maxiter: int, m: int, 
         Y = V[:, :cur] @ Sw
         AY = AV[:, :cur] @ Sw
         res = _colnorms(AY - Y * theta[sel])
-        ratio = float(np.max(res / thr_mode))
-        done = ratio <= 1.0
+        ratio = _ratio(res, thr_mode)
+        done = ratio <= 1.0 and sel.size == kw
         if mode == "accurate" and done:
-            info.iterations = restarts
-            return theta[sel], Y, res, thr
+            if not _more_copies(theta[sel][:k], thr[:k], which, b, seen):
+                info.iterations = restarts
+                return theta[sel][:k], Y[:, :k], res[:k], thr[:k]
+            # lock the converged pairs, continue from fresh random directions
+            restarts += 1
+            report(kw, float(np.max(res)), "lock")
+            if restarts > maxiter:
+                _no_convergence(theta[sel], Y, res, thr, info, restarts, op, t0)
+            kk = sel.size
+            V[:, :kk] = Y
+            AV[:, :kk] = AY
+            H[:] = 0.0
+            H[np.arange(kk), np.arange(kk)] = theta[sel]
+            cur = kk
+            # from now on one more pair must converge: the most wanted one the fresh
+            # directions bring (a further copy, or the first value below the group)
+            kw = max(kw, min(k + 1, m - b, n - 1))
+            fresh[:] = False
+            prev_cycle_ratio = math.inf
+            Q, _ = _orth(rnd.block(n, b), V[:, :cur], None, rnd)
+            continue
         if mode == "accurate":
             # near the floor, the rounding accumulated in the kept A y over many
             # restarts can stall the residuals: recompute them (refresh)
@@ -709,12 +795,18 @@ def _solve(op: _Operator, k: int, which: str, tol: float, maxiter: int, m: int, 
             res = _colnorms(R)
             anorm = max(anorm, float(np.max(np.abs(th))))
             thr = _thresholds(th, tol, floor())
-            rr = float(np.max(res / thr))
+            rr = _ratio(res, thr)
             report(int(np.count_nonzero(res <= thr)), float(np.max(res)), "refresh")
-            if rr <= 1.0:
-                info.iterations = restarts
-                return th, Y, res, thr
-            if rr > 0.25 * last_refresh_ratio or not op.has_fast:
+            lock = False
+            if rr <= 1.0 and th.size == kw:
+                if not _more_copies(th[:k], thr[:k], which, b, seen):
+                    info.iterations = restarts
+                    return th[:k], Y[:, :k], res[:k], thr[:k]
+                lock = True
+                kw = max(kw, min(k + 1, m - b, n - 1))
+            if lock:
+                mode = "mixed" if op.has_fast else "accurate"
+            elif rr > 0.25 * last_refresh_ratio or not op.has_fast:
                 mode = "accurate"
             else:
                 mode = "mixed"
@@ -732,7 +824,7 @@ def _solve(op: _Operator, k: int, which: str, tol: float, maxiter: int, m: int, 
             fresh[:] = False
             fresh[:kk] = True
             bad = res > thr
-            W = R[:, bad]
+            W = rnd.block(n, b) if lock else R[:, bad]
             if W.shape[1] > wmax:
                 lw, zw = _eigh(W.T @ W)
                 W = W @ zw[:, ::-1][:, :wmax]
@@ -747,7 +839,7 @@ def _solve(op: _Operator, k: int, which: str, tol: float, maxiter: int, m: int, 
         report(int(np.count_nonzero(res <= thr_mode)), float(np.max(res)), "restart")
         if restarts > maxiter:
             _no_convergence(theta[sel], Y, res, thr, info, restarts, op, t0)
-        p = min(p_keep, cur, m - Qn.shape[1])
+        p = min(p_keep if kw == k else p_keep1, cur, m - Qn.shape[1])
         keep = order[:p]
         Sk = S[:, keep]
         Yk = V[:, :cur] @ Sk

@@ -355,3 +355,46 @@ def test_packed_nan_detected():
     data[5] = np.nan
     with pytest.raises(ValueError, match="A must contain only finite values"):
         eigsh(PackedSymmetric(data, n), 2)
+
+
+# ---------------------------------------------------------------------- issue 10 (correctness)
+
+def _no_hang(**kw):
+    """maxiter small enough that a stall raises quickly instead of hanging."""
+    return dict(maxiter=50, seed=0, **kw)
+
+
+@pytest.mark.parametrize("n", [100, 500])
+def test_zero_matrix_returns_promptly(n):
+    w, v, info = eigsh(np.zeros((n, n)), k=3, which="LA", return_info=True, **_no_hang())
+    np.testing.assert_array_equal(w, 0.0)
+    np.testing.assert_allclose(v.T @ v, np.eye(3), atol=1e-12)
+    assert info.converged
+    assert eigvals_above(np.zeros((n, n)), 0.0, maxiter=50).size == 0
+
+
+def test_rank_deficient_matrix():
+    rng = np.random.default_rng(40)
+    X = rng.standard_normal((500, 3))
+    A = X @ X.T
+    w = eigsh(A, k=5, which="LA", return_eigenvectors=False, **_no_hang())
+    np.testing.assert_allclose(w, np.linalg.eigvalsh(A)[-5:], atol=1e-10 * np.max(w))
+
+
+@pytest.mark.parametrize("mult,k", [(20, 20), (10, 12)])
+def test_multiplicity_above_block_size_diagonal(mult, k):
+    A = np.diag(np.r_[np.zeros(500 - mult), np.full(mult, 5.0)])
+    w, v = eigsh(A, k=k, which="LA", **_no_hang())
+    expected = np.sort(np.linalg.eigvalsh(A))[-k:]
+    assert w.shape == (k,)
+    np.testing.assert_allclose(w, expected, atol=1e-12)
+    np.testing.assert_allclose(v.T @ v, np.eye(k), atol=1e-10)
+
+
+@pytest.mark.parametrize("which,k", [("LA", 24), ("LM", 12), ("BE", 20)])
+def test_multiplicity_above_block_size_with_bulk(which, k):
+    rng = np.random.default_rng(1)
+    lam = np.r_[rng.uniform(-2, 2, 580), [4.0] * 20]
+    A = ref.with_spectrum(lam, seed=2)
+    w, v = eigsh(A, k=k, which=which, **_no_hang())
+    _check(A, w, v, k, which)
