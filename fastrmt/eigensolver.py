@@ -1,7 +1,8 @@
 """Extreme eigenvalues of large symmetric matrices: block Lanczos, an ``eigsh`` drop-in.
 
-:func:`eigsh` computes the ``k`` largest (``"LA"``), smallest (``"SA"``), largest in
-magnitude (``"LM"``) or both-ends (``"BE"``) eigenvalues, and on request the
+:func:`eigsh` computes the ``k`` largest in magnitude (``"LM"``, the default as in
+scipy), largest (``"LA"``), smallest (``"SA"``), both-ends (``"BE"``) or -- up to
+``n = 4096``, by dense LAPACK -- smallest in magnitude (``"SM"``) eigenvalues, and on request the
 eigenvectors, of a symmetric matrix given as a dense float32/float64 array, a
 :class:`~fastrmt.PackedSymmetric`, a fastrmt operator (dense, packed or matrix-free
 deformed Wigner) or any scipy ``LinearOperator``.  It returns what
@@ -20,7 +21,12 @@ reorthogonalization:
 * every new block is orthogonalized twice against the whole basis (classical
   Gram--Schmidt twice, then a third pass after the rank decision); a block that has lost
   rank (an invariant subspace was found) is completed with fresh random directions, so
-  eigenvalues of multiplicity up to ``b`` (and beyond, over restarts) are all found;
+  eigenvalues of multiplicity up to ``b`` are all found;
+* a Krylov space started from ``b`` vectors holds at most ``b`` copies of an eigenvalue:
+  when ``>= b`` equal wanted values have converged and less wanted ones follow, the
+  converged pairs are locked and the iteration restarts from fresh random directions
+  orthogonal to them (and must then converge one more pair), until a round adds fewer
+  than ``b`` copies;
 * when the basis is full, the most wanted Ritz vectors are kept (thick restart) with
   their products, and the Krylov space is continued from the residual block.
 
@@ -38,7 +44,11 @@ improve on the previous one, all further products are float64-accumulated.
 
 Convergence: a Ritz pair is accepted when ``||A y - theta y|| <= max(tol |theta|,
 floor)``, ``floor = 16 sqrt(n) eps ||A||`` (``||A||`` estimated by the largest Ritz value
-in magnitude); ``tol=0`` means ``eps`` (float64), as in scipy.  Returned eigenvalues and
+in magnitude; a zero residual meets a zero floor: the zero matrix); ``tol=0`` means
+``eps`` (float64), as in scipy.  The solver works on ``2^e A`` with ``2^e`` from a cheap
+norm estimate (the first block product, or max|A| on the dense path), so that tiny or
+huge matrices do not under/overflow in the Gram matrices; the results are divided by
+``2^e`` (exact).  Returned eigenvalues and
 eigenvectors are always float64.
 """
 from __future__ import annotations
@@ -65,7 +75,8 @@ from .packed import PackedSymmetric
 __all__ = ["eigsh", "EigshInfo", "EigshNoConvergence", "ThresholdNotReached",
            "top_eigenvalues", "eigvals_above"]
 
-WHICH = ("LA", "SA", "LM", "BE")
+WHICH = ("LM", "SM", "LA", "SA", "BE")
+_SM_DENSE_MAX = 4096    # which="SM" is solved by dense LAPACK up to this order
 _EPS = float(np.finfo(np.float64).eps)
 _DENSE_N = 128          # at or below this order (or when the basis would not fit): dense eigh
 _FLOOR_C = 16.0         # residual floor = _FLOOR_C * sqrt(n) * eps * ||A||
@@ -171,21 +182,47 @@ class _Operator:
         self.n_vectors = 0
         self.n_blocks = 0
         self.n_accurate = 0
+        self.scale = 1.0            # power of 2 applied to every product (see _scale_of)
+        self.foreign = False        # a user's operator: its errors are reported as A's
 
     def product(self, V: np.ndarray, accurate: bool) -> np.ndarray:
         self.n_blocks += 1
         self.n_vectors += V.shape[1]
-        if accurate or not self.has_fast:
-            if self.has_fast:
-                self.n_accurate += V.shape[1]
-            out = self._accurate(V, self.nt)
-        else:
-            out = self._fast(V, self.nt)
+        try:
+            if accurate or not self.has_fast:
+                if self.has_fast:
+                    self.n_accurate += V.shape[1]
+                out = self._accurate(V, self.nt)
+            else:
+                out = self._fast(V, self.nt)
+        except (ValueError, TypeError) as e:
+            if not self.foreign:
+                raise
+            raise type(e)(f"A's product failed on a block of shape {V.shape} (A must map "
+                          f"real arrays of shape ({self.n}, w) to real arrays of the same "
+                          f"shape): {e}") from e
         out = np.asarray(out)
         if out.shape != V.shape:
-            raise ValueError(f"A's product returned shape {out.shape} for a block of shape "
-                             f"{V.shape}")
-        return np.ascontiguousarray(out, dtype=np.float64)
+            raise ValueError(f"A must map a block of shape {V.shape} to the same shape; its "
+                             f"product returned shape {out.shape}")
+        if np.iscomplexobj(out) or not (np.issubdtype(out.dtype, np.number)
+                                        or out.dtype == bool):
+            raise TypeError(f"A must be real: its product returned values of dtype "
+                            f"{out.dtype}")
+        out = np.ascontiguousarray(out, dtype=np.float64)
+        if self.scale != 1.0:
+            out = out * self.scale
+        return out
+
+
+def _scale_of(norm_estimate: float) -> float:
+    """The power of 2 that brings ``norm_estimate`` into [0.5, 1) (1 for 0 or non-finite):
+    the solver works on ``scale * A``, so that Gram matrices neither under- nor overflow,
+    and multiplying back by ``1 / scale`` is exact."""
+    if not (norm_estimate > 0 and math.isfinite(norm_estimate)):
+        return 1.0
+    _, e = math.frexp(norm_estimate)
+    return math.ldexp(1.0, min(-e, 1000))    # subnormal input: as close as it gets
 
 
 def _dense_accurate(A: np.ndarray) -> Callable:
@@ -281,22 +318,30 @@ def _check_symmetric_probe(op: _Operator, tol: float) -> None:
                          f"for probe vectors x, y")
 
 
-def _check_symmetric_rows(A: np.ndarray, tol: float) -> None:
-    """Compare a few rows of A with the matching columns (O(n) reads, no temporary)."""
+def _check_dense(A: np.ndarray, tol: float) -> None:
+    """Check the whole of a dense array: finite values and symmetry.
+
+    Finiteness: ``max`` and ``min`` of A (NaN and inf propagate; no temporary).
+    Symmetry: strips of 128 rows compared with the matching columns, ``|a_ij - a_ji| <=
+    tol max|A|`` (about two more passes over A, temporaries of 128 n values).
+    """
     n = A.shape[0]
-    rows = np.unique(np.linspace(0, n - 1, min(n, 8)).astype(np.int64))
-    rows = np.unique(np.concatenate([rows, (rows * 7919 + 13) % n]))
-    for r in rows:
-        row = A[r, :].astype(np.float64)
-        col = A[:, r].astype(np.float64)
-        scale = float(np.max(np.abs(row))) if row.size else 0.0
-        if not (np.all(np.isfinite(row)) and np.all(np.isfinite(col))):
-            raise ValueError("A must contain only finite values (found NaN or inf)")
-        diff = float(np.max(np.abs(row - col)))
-        if diff > tol * max(scale, np.finfo(np.float64).tiny):
-            j = int(np.argmax(np.abs(row - col)))
-            raise ValueError(f"A must be symmetric: A[{r}, {j}] = {A[r, j]!r} but "
-                             f"A[{j}, {r}] = {A[j, r]!r}")
+    hi, lo = float(A.max()), float(A.min())
+    if not (math.isfinite(hi) and math.isfinite(lo)):
+        raise ValueError("A must contain only finite values (found NaN or inf)")
+    amax = max(hi, -lo)
+    limit = tol * amax
+    step = 128
+    for r0 in range(0, n, step):
+        r1 = min(n, r0 + step)
+        rows = A[r0:r1, r0:].astype(np.float64)
+        cols = A[r0:, r0:r1].T.astype(np.float64)
+        diff = np.abs(rows - cols)
+        if float(diff.max()) > limit:
+            i, j = np.unravel_index(int(np.argmax(diff)), diff.shape)
+            i, j = int(i) + r0, int(j) + r0
+            raise ValueError(f"A must be symmetric: A[{i}, {j}] = {A[i, j]!r} but "
+                             f"A[{j}, {i}] = {A[j, i]!r}")
 
 
 def _as_operator(A: Any) -> _Operator:
@@ -309,6 +354,11 @@ def _as_operator(A: Any) -> _Operator:
         if A.data.size and not np.all(np.isfinite(A.data)):
             raise ValueError("A must contain only finite values (found NaN or inf)")
         S = A.tocsr().astype(np.float64)
+        d = abs(S - S.T)
+        if d.nnz and float(d.max()) > 1e-8 * float(abs(S).max()):
+            i, j = (int(x[0]) for x in np.nonzero(d == d.max()))
+            raise ValueError(f"A must be symmetric: A[{i}, {j}] = {S[i, j]!r} but "
+                             f"A[{j}, {i}] = {S[j, i]!r}")
         op = _Operator(A.shape[0], lambda V, nt: S @ V, None, "sparse")  # no BLAS
         _check_symmetric_probe(op, 1e-8)
         return op
@@ -330,7 +380,7 @@ def _as_operator(A: Any) -> _Operator:
         if n == 0:
             raise ValueError("A must be a non-empty square matrix, got shape (0, 0)")
         eps = float(np.finfo(arr.dtype).eps)
-        _check_symmetric_rows(arr, 1e3 * eps)
+        _check_dense(arr, 1e3 * eps)
         if arr.dtype == np.float64:
             return _Operator(n, _dense_accurate(arr), None, "dense float64", dense=arr)
         return _Operator(n, _dense_accurate(arr), _dense_fast(arr), "dense float32",
@@ -396,6 +446,7 @@ def _as_operator(A: Any) -> _Operator:
             with _blas(nt):
                 return A.dot(V)
     op = _Operator(n, acc, None, f"operator {type(A).__name__}")
+    op.foreign = True
     low = dt is not None and np.dtype(dt) == np.float32
     _check_symmetric_probe(op, 1e-4 if low else 1e-8)
     return op
@@ -411,6 +462,8 @@ def _priority(theta: np.ndarray, which: str) -> np.ndarray:
         return np.argsort(theta, kind="stable")
     if which == "LM":
         return np.argsort(-np.abs(theta), kind="stable")
+    if which == "SM":
+        return np.argsort(np.abs(theta), kind="stable")
     # BE: alternate high end, low end, starting from the high end
     asc = np.argsort(theta, kind="stable")
     out = np.empty_like(asc)
@@ -431,6 +484,8 @@ def _scipy_order(values: np.ndarray, which: str, with_vectors: bool) -> np.ndarr
         return np.argsort(values, kind="stable")
     if which == "SA":
         return np.argsort(-values, kind="stable")
+    if which == "SM":
+        return np.argsort(-np.abs(values), kind="stable")
     return np.argsort(np.abs(values), kind="stable")   # LM
 
 
@@ -558,6 +613,70 @@ def _thresholds(theta: np.ndarray, tol: float, floor: float) -> np.ndarray:
     return np.maximum(tol * np.abs(theta), floor)
 
 
+def _ratio(res: np.ndarray, thr: np.ndarray) -> float:
+    """``max(res / thr)`` with ``0 / 0 = 0`` (an exact zero residual meets a zero
+    threshold: the zero matrix) and ``x / 0 = inf``."""
+    if res.size == 0:
+        return 0.0
+    q = np.divide(res, thr, out=np.where(res > 0, np.inf, 0.0), where=thr > 0)
+    return float(np.max(q))
+
+
+def _more_copies(th: np.ndarray, thr: np.ndarray, which: str, b: int,
+                 seen: list[list[float]]) -> bool:
+    """Whether a wanted multiple eigenvalue may have more copies than were found.
+
+    ``th`` are the ``k`` converged wanted Ritz values in priority order, ``thr`` their
+    thresholds.  A block Krylov space started from ``b`` vectors holds at most ``b``
+    copies of an eigenvalue (per injection of fresh directions), so a group of ``>= b``
+    equal values (to within their thresholds) followed by less wanted values may hide
+    further copies.  ``seen`` records ``[value, count, tol]`` of the groups checked at
+    earlier rounds: a round that added fewer than ``b`` copies to a group has exhausted
+    its multiplicity.
+    """
+    idx = np.arange(th.size)
+    if which == "BE":
+        sides = [(idx[0::2], "LA"), (idx[1::2], "SA")]
+    else:
+        sides = [(idx, which)]
+    need = False
+    for ix, w in sides:
+        vals, t = th[ix], thr[ix]
+        if w == "LA":
+            key = -vals
+        elif w == "SA":
+            key = vals.copy()
+        elif w == "LM":
+            key = -np.abs(vals)
+        else:   # SM
+            key = np.abs(vals)
+        o = np.argsort(vals, kind="stable")
+        i = 0
+        while i < o.size:
+            j = i + 1
+            while (j < o.size and vals[o[j]] - vals[o[j - 1]]
+                   <= 4.0 * max(t[o[j]], t[o[j - 1]])):
+                j += 1
+            g = o[i:j]
+            i = j
+            c = g.size
+            if c < b:
+                continue
+            tolg = 4.0 * float(np.max(t[g]))
+            v = float(np.mean(vals[g]))
+            rest = np.setdiff1d(np.arange(vals.size), g)
+            if not np.any(key[rest] > float(np.max(key[g])) + tolg):
+                continue    # nothing less wanted: more copies would not change the result
+            prev = 0
+            for entry in seen:
+                if abs(entry[0] - v) <= max(entry[2], tolg):
+                    prev = max(prev, int(entry[1]))
+            if c - prev >= b:
+                need = True
+            seen.append([v, c, tolg])
+    return need
+
+
 def _colnorms(X: np.ndarray) -> np.ndarray:
     return np.sqrt(np.einsum("ij,ij->j", X, X))
 
@@ -580,6 +699,8 @@ def _solve_dense(op: _Operator, k: int, which: str, tol: float, info: EigshInfo
     if not np.all(np.isfinite(D)):
         raise ValueError("A must contain only finite values (found NaN or inf)")
     D = np.triu(D) + np.triu(D, 1).T   # the upper triangle, as the block products read it
+    op.scale = _scale_of(float(np.max(np.abs(D))))
+    D *= op.scale
     lam, X = np.linalg.eigh(D)
     sel = _priority(lam, which)[:k]
     lam, X = lam[sel], X[:, sel]
@@ -608,6 +729,12 @@ def _solve(op: _Operator, k: int, which: str, tol: float, maxiter: int, m: int, 
     if not np.all(np.isfinite(AQ)):
         raise ValueError("A must contain only finite values (its product with the start "
                          "block has NaN or inf)")
+    # work on scale * A (scale a power of 2 from max |A Q|, Q orthonormal: a lower bound
+    # of ||A|| within a factor ~n), so that 1e-200 A or 1e200 A neither under- nor
+    # overflow in the Gram matrices; the caller divides the results by it (exactly).
+    # (max |.|, not a column norm: squares of 1e-200 underflow)
+    op.scale = _scale_of(float(np.max(np.abs(AQ))))
+    AQ *= op.scale
     V = np.empty((n, m))
     AV = np.empty((n, m))
     fresh = np.zeros(m, dtype=bool)   # columns whose A v came from a float64 product
@@ -618,7 +745,10 @@ def _solve(op: _Operator, k: int, which: str, tol: float, maxiter: int, m: int, 
     last_refresh_ratio = math.inf
     prev_cycle_ratio = math.inf
     p_keep = max(k, min(m - b, k + (m - k - b + 1) // 2))
+    p_keep1 = max(k + 1, p_keep) if m - b >= k + 1 else p_keep
     wmax = max(1, (m - k) // 2)
+    seen: list[list[float]] = []   # multiple eigenvalues checked for further copies
+    kw = k                         # pairs that must converge (k + 1 after a lock)
 
     def floor() -> float:
         return _FLOOR_C * math.sqrt(n) * _EPS * anorm
@@ -660,7 +790,7 @@ def _solve(op: _Operator, k: int, which: str, tol: float, maxiter: int, m: int, 
         theta, S = _eigh(H[:cur, :cur])
         anorm = max(anorm, float(np.max(np.abs(theta))))
         order = _priority(theta, which)
-        sel = order[:k]
+        sel = order[:kw]
         thr = _thresholds(theta[sel], tol, floor())
         thr_mode = np.maximum(thr, _FAST_FLOOR * anorm) if mode == "fast" else thr
         est = _colnorms(Rn @ S[cur - w:cur, sel])
@@ -673,11 +803,30 @@ def _solve(op: _Operator, k: int, which: str, tol: float, maxiter: int, m: int, 
         Y = V[:, :cur] @ Sw
         AY = AV[:, :cur] @ Sw
         res = _colnorms(AY - Y * theta[sel])
-        ratio = float(np.max(res / thr_mode))
-        done = ratio <= 1.0
+        ratio = _ratio(res, thr_mode)
+        done = ratio <= 1.0 and sel.size == kw
         if mode == "accurate" and done:
-            info.iterations = restarts
-            return theta[sel], Y, res, thr
+            if not _more_copies(theta[sel][:k], thr[:k], which, b, seen):
+                info.iterations = restarts
+                return theta[sel][:k], Y[:, :k], res[:k], thr[:k]
+            # lock the converged pairs, continue from fresh random directions
+            restarts += 1
+            report(kw, float(np.max(res)), "lock")
+            if restarts > maxiter:
+                _no_convergence(theta[sel], Y, res, thr, info, restarts, op, t0)
+            kk = sel.size
+            V[:, :kk] = Y
+            AV[:, :kk] = AY
+            H[:] = 0.0
+            H[np.arange(kk), np.arange(kk)] = theta[sel]
+            cur = kk
+            # from now on one more pair must converge: the most wanted one the fresh
+            # directions bring (a further copy, or the first value below the group)
+            kw = max(kw, min(k + 1, m - b, n - 1))
+            fresh[:] = False
+            prev_cycle_ratio = math.inf
+            Q, _ = _orth(rnd.block(n, b), V[:, :cur], None, rnd)
+            continue
         if mode == "accurate":
             # near the floor, the rounding accumulated in the kept A y over many
             # restarts can stall the residuals: recompute them (refresh)
@@ -701,12 +850,18 @@ def _solve(op: _Operator, k: int, which: str, tol: float, maxiter: int, m: int, 
             res = _colnorms(R)
             anorm = max(anorm, float(np.max(np.abs(th))))
             thr = _thresholds(th, tol, floor())
-            rr = float(np.max(res / thr))
+            rr = _ratio(res, thr)
             report(int(np.count_nonzero(res <= thr)), float(np.max(res)), "refresh")
-            if rr <= 1.0:
-                info.iterations = restarts
-                return th, Y, res, thr
-            if rr > 0.25 * last_refresh_ratio or not op.has_fast:
+            lock = False
+            if rr <= 1.0 and th.size == kw:
+                if not _more_copies(th[:k], thr[:k], which, b, seen):
+                    info.iterations = restarts
+                    return th[:k], Y[:, :k], res[:k], thr[:k]
+                lock = True
+                kw = max(kw, min(k + 1, m - b, n - 1))
+            if lock:
+                mode = "mixed" if op.has_fast else "accurate"
+            elif rr > 0.25 * last_refresh_ratio or not op.has_fast:
                 mode = "accurate"
             else:
                 mode = "mixed"
@@ -724,7 +879,7 @@ def _solve(op: _Operator, k: int, which: str, tol: float, maxiter: int, m: int, 
             fresh[:] = False
             fresh[:kk] = True
             bad = res > thr
-            W = R[:, bad]
+            W = rnd.block(n, b) if lock else R[:, bad]
             if W.shape[1] > wmax:
                 lw, zw = _eigh(W.T @ W)
                 W = W @ zw[:, ::-1][:, :wmax]
@@ -739,7 +894,7 @@ def _solve(op: _Operator, k: int, which: str, tol: float, maxiter: int, m: int, 
         report(int(np.count_nonzero(res <= thr_mode)), float(np.max(res)), "restart")
         if restarts > maxiter:
             _no_convergence(theta[sel], Y, res, thr, info, restarts, op, t0)
-        p = min(p_keep, cur, m - Qn.shape[1])
+        p = min(p_keep if kw == k else p_keep1, cur, m - Qn.shape[1])
         keep = order[:p]
         Sk = S[:, keep]
         Yk = V[:, :cur] @ Sk
@@ -789,22 +944,24 @@ def _default_sizes(n: int, k: int, ncv: int | None, block_size: int | None,
     if block_size is None:
         b = min(8, max(k, 4))
         if ncv is not None:
-            b = max(1, min(b, (ncv - k) // 2))
+            b = max(1, min(b, (max(ncv, 2 * k + 1, 20) - k) // 5))
     else:
         b = block_size
     if ncv is None:
         m = max(4 * k, k + (8 if matrix_free else 16) * b, 96)
     else:
-        m = ncv
-        if m < k + b:
-            raise ValueError(f"ncv must be >= k + block_size = {k + b}, got {m}")
+        # a thick restart keeps >= k vectors and needs room for several blocks after
+        # them (ncv = k + 1 stalls): a smaller ncv is raised to scipy's default
+        # max(2 k + 1, 20) (and to k + 2 block_size)
+        m = max(ncv, 2 * k + 1, 20, k + 2 * b)
     return m, b
 
 
-def eigsh(A: Any, k: int = 6, M: Any = None, sigma: float | None = None, which: str = "LA",
+def eigsh(A: Any, k: int = 6, M: Any = None, sigma: float | None = None, which: str = "LM",
           v0: np.ndarray | None = None, ncv: int | None = None, maxiter: int | None = None,
           tol: float = 0, return_eigenvectors: bool = True, Minv: Any = None,
-          OPinv: Any = None, mode: str = "normal", *, block_size: int | None = None,
+          OPinv: Any = None, mode: str = "normal", rng: SeedLike = None, *,
+          block_size: int | None = None,
           n_threads: int | None = None, seed: SeedLike = None,
           mixed_precision: bool = False,
           callback: Callable[[EigshInfo], Any] | None = None, progress: bool = False,
@@ -812,8 +969,9 @@ def eigsh(A: Any, k: int = 6, M: Any = None, sigma: float | None = None, which: 
     """Extreme eigenvalues (and eigenvectors) of a real symmetric matrix.
 
     A drop-in for :func:`scipy.sparse.linalg.eigsh` on the cases it covers
-    (``which`` in LA/SA/LM/BE, standard problem, no shift-invert), by thick-restarted
-    block Lanczos (module docstring).
+    (standard problem, no shift-invert; ``which="SM"`` only up to ``n = 4096``): the
+    same signature and defaults (scipy >= 1.15, ``rng`` included), then keyword-only
+    options.  Thick-restarted block Lanczos (module docstring).
 
     Parameters
     ----------
@@ -821,22 +979,31 @@ def eigsh(A: Any, k: int = 6, M: Any = None, sigma: float | None = None, which: 
         Real symmetric ``n x n`` matrix.  Dense float32 arrays, float32 packed matrices
         and float32-stored fastrmt operators are iterated with float32 products and
         refined with float64-accumulated ones: the eigenvalues returned are those of the
-        stored matrix.  Symmetry is checked cheaply (a few rows against columns, or two
-        probe vectors); NaN/inf are detected.
+        stored matrix.  Dense arrays are checked whole for finite values and for
+        symmetry (``|a_ij - a_ji| <= 1000 eps max|A|``, both triangles; the products
+        then read the upper triangle); sparse matrices exactly; other operators with two
+        probe vectors (symmetry, NaN/inf), and each product must be a real array of the
+        block's shape.
     k : int, default 6
         Number of eigenvalues, ``1 <= k < n``.
     M, sigma, Minv, OPinv
         Not supported (generalized and shift-invert modes): must be None, else
         :class:`NotImplementedError`.
-    which : {"LA", "SA", "LM", "BE"}, default "LA"
-        Largest algebraic, smallest algebraic, largest magnitude, or both ends
-        (``k // 2`` from the low end, the rest from the high end).  ``"SM"`` is not
-        supported (NotImplementedError).
+    which : {"LM", "SM", "LA", "SA", "BE"}, default "LM"
+        Largest magnitude (scipy's default), smallest magnitude, largest algebraic,
+        smallest algebraic, or both ends (``k // 2`` from the low end, the rest from the
+        high end).  ``"SM"`` computes the whole spectrum by dense LAPACK and is refused
+        (NotImplementedError) above ``n = 4096``: a Krylov method reaches eigenvalues
+        inside the spectrum only through shift-invert (scipy's ``sigma=0``).
     v0 : ndarray, shape (n,), optional
         Start vector (the first column of the start block; the others are random).
     ncv : int, optional
         Basis size (default ``max(4 k, k + 16 block_size, 96)``, ``k + 8 block_size`` for
-        matrix-free operators); ``k + block_size <= ncv <= n``.
+        matrix-free operators); ``k < ncv <= n``.  A value below ``max(2 k + 1, 20,
+        k + 2 block_size)`` (scipy's default) is raised to it: a thick restart keeps
+        ``k`` vectors and needs room for several blocks after them (``ncv = k + 1``
+        would stall).  With a given ``ncv`` the default block size is at most
+        ``(ncv - k) // 5``.
     maxiter : int, optional
         Maximum number of restarts (default ``10 * n``, as scipy).
     tol : float, default 0
@@ -846,9 +1013,13 @@ def eigsh(A: Any, k: int = 6, M: Any = None, sigma: float | None = None, which: 
         Return ``(w, v)`` rather than ``w``.
     mode : "normal"
         Only the standard mode is supported.
+    rng : None, int, Generator, optional
+        Randomness of the start block (scipy's argument; the same as ``seed``, give at
+        most one of them).
     block_size : int, optional
         Vectors per block product (default ``min(8, max(k, 4))``).  Eigenvalues of
-        multiplicity up to ``block_size`` are always resolved.
+        multiplicity up to ``block_size`` are resolved within one Krylov space, larger
+        ones by locking and restarting (module docstring).
     n_threads : int, optional
         Threads for the products and BLAS (None = all).  Never changes the result.
     seed : None, int, SeedSequence, Generator
@@ -873,7 +1044,7 @@ def eigsh(A: Any, k: int = 6, M: Any = None, sigma: float | None = None, which: 
     w : ndarray, shape (k,), float64
         Eigenvalues, ordered as scipy orders them: ascending when eigenvectors are
         returned; with ``return_eigenvectors=False``: ascending for LA and BE,
-        descending for SA, ascending magnitude for LM.
+        descending for SA, ascending magnitude for LM, descending magnitude for SM.
     v : ndarray, shape (n, k), float64
         Orthonormal eigenvectors, column ``i`` for ``w[i]`` (if ``return_eigenvectors``).
     info : EigshInfo
@@ -894,7 +1065,7 @@ def eigsh(A: Any, k: int = 6, M: Any = None, sigma: float | None = None, which: 
     >>> import numpy as np, fastrmt
     >>> from fastrmt.eigensolver import eigsh
     >>> W = fastrmt.wigner(1000, seed=0)
-    >>> w = eigsh(W, k=3, return_eigenvectors=False, seed=0)
+    >>> w = eigsh(W, k=3, which="LA", return_eigenvectors=False, seed=0)
     >>> w.shape
     (3,)
     """
@@ -910,10 +1081,6 @@ def eigsh(A: Any, k: int = 6, M: Any = None, sigma: float | None = None, which: 
     if mode != "normal":
         raise NotImplementedError(f"mode={mode!r} is not supported by fastrmt.eigsh "
                                   f"(only mode='normal')")
-    if isinstance(which, str) and which == "SM":
-        raise NotImplementedError("which='SM' is not supported by fastrmt.eigsh (it needs "
-                                  "shift-invert); use scipy.sparse.linalg.eigsh with "
-                                  "sigma=0")
     which = check_choice("which", which, WHICH)
     k = check_int("k", k, min_value=1)
     tol = check_real("tol", tol, min_value=0.0)
@@ -929,7 +1096,10 @@ def eigsh(A: Any, k: int = 6, M: Any = None, sigma: float | None = None, which: 
         block_size = check_int("block_size", block_size, min_value=1)
     if ncv is not None:
         ncv = check_int("ncv", ncv, min_value=2)
-    key = as_key(seed)
+    if rng is not None and seed is not None:
+        raise ValueError("pass the start block's randomness as rng or as seed, not both "
+                         f"(got rng={rng!r:.40} and seed={seed!r:.40})")
+    key = as_key(rng, "rng") if rng is not None else as_key(seed)
     op = _as_operator(A)
     n = op.n
     if not mixed_precision:
@@ -939,6 +1109,14 @@ def eigsh(A: Any, k: int = 6, M: Any = None, sigma: float | None = None, which: 
                          f"numpy.linalg.eigvalsh for all eigenvalues")
     if ncv is not None and ncv > n:
         raise ValueError(f"ncv must be <= n = {n}, got {ncv}")
+    if ncv is not None and ncv <= k:
+        raise ValueError(f"ncv must be > k = {k}, got {ncv}")
+    if which == "SM" and n > _SM_DENSE_MAX:
+        raise NotImplementedError(
+            f"which='SM' is supported only up to n = {_SM_DENSE_MAX} (solved by dense "
+            f"LAPACK); got n = {n}.  A Krylov method reaches eigenvalues near 0 inside the "
+            f"spectrum only through shift-invert: use scipy.sparse.linalg.eigsh(A, k, "
+            f"sigma=0)")
     if v0 is not None:
         v0 = check_array("v0", v0, ndim=1)
         if v0.shape[0] != n:
@@ -957,7 +1135,7 @@ def eigsh(A: Any, k: int = 6, M: Any = None, sigma: float | None = None, which: 
         # BLAS on one thread for the solver's own dense algebra (a multithreaded gemm's
         # rounding depends on the thread count); the products use nt threads.
         op.nt = nt
-        if n <= max(_DENSE_N, 2 * (m + b)):
+        if n <= max(_DENSE_N, 2 * (m + b)) or which == "SM":
             lam, X, res, thr = _solve_dense(op, k, which, tol_eff, info)
             info.ncv = n
         else:
@@ -965,6 +1143,8 @@ def eigsh(A: Any, k: int = 6, M: Any = None, sigma: float | None = None, which: 
                                       info, callback, progress, t0)
     o = _scipy_order(lam, which, return_eigenvectors)
     lam, X, res, thr = lam[o], X[:, o], res[o], thr[o]
+    # undo the power-of-2 scaling (exact)
+    lam, res, thr = lam / op.scale, res / op.scale, thr / op.scale
     info.n_products = op.n_vectors
     info.n_block_products = op.n_blocks
     info.n_accurate_products = op.n_accurate
@@ -997,7 +1177,8 @@ def top_eigenvalues(A: Any, k: int, *, which: str = "LA", tol: float = 0,
 
 def eigvals_above(A: Any, threshold: float, *, which: str = "LA", k0: int = 8,
                   max_k: int = 512, tol: float = 0, return_eigenvectors: bool = False,
-                  n_threads: int | None = None, seed: SeedLike = 0, **kwargs: Any):
+                  n_threads: int | None = None, seed: SeedLike = 0,
+                  return_info: bool = False, **kwargs: Any):
     """Every eigenvalue above ``threshold`` (``which="LA"``) or below it (``"SA"``).
 
     The number of such eigenvalues need not be known: :func:`eigsh` is run for ``k0``
@@ -1019,6 +1200,8 @@ def eigvals_above(A: Any, threshold: float, *, which: str = "LA", k0: int = 8,
         As in :func:`eigsh`.
     return_eigenvectors : bool, default False
         Also return the eigenvectors (columns).
+    return_info : bool, default False
+        Also return the :class:`EigshInfo` of the last :func:`eigsh` run.
 
     Returns
     -------
@@ -1026,36 +1209,49 @@ def eigvals_above(A: Any, threshold: float, *, which: str = "LA", k0: int = 8,
         The eigenvalues beyond the threshold, most extreme first (may be empty).
     v : ndarray, shape (n, len(w))
         If ``return_eigenvectors``.
+    info : EigshInfo
+        If ``return_info``.
 
     Raises
     ------
     ThresholdNotReached
-        If ``max_k`` eigenvalues (or all but one) are all beyond the threshold.
+        If ``max_k`` eigenvalues (or ``n - 1``, the most :func:`eigsh` computes) are all
+        beyond the threshold.
     """
     threshold = check_real("threshold", threshold)
     which = check_choice("which", which, ("LA", "SA"))
     k0 = check_int("k0", k0, min_value=1)
     max_k = check_int("max_k", max_k, min_value=1)
     return_eigenvectors = check_bool("return_eigenvectors", return_eigenvectors)
+    return_info = check_bool("return_info", return_info)
     shape = getattr(A, "shape", None)
     if shape is None:
         shape = np.shape(A)
     n = int(shape[0]) if len(shape) else 0
     k = min(k0, max_k, max(n - 1, 1))
     sign = 1.0 if which == "LA" else -1.0
+    side = "above" if which == "LA" else "below"
     while True:
-        w, v = eigsh(A, k, which=which, tol=tol, n_threads=n_threads, seed=seed, **kwargs)
+        w, v, info = eigsh(A, k, which=which, tol=tol, n_threads=n_threads, seed=seed,
+                           return_info=True, **kwargs)
         o = _priority(w, which)
         w, v = w[o], v[:, o]
         beyond = sign * (w - threshold) > 0
         if not np.all(beyond):
             w, v = w[beyond], v[:, beyond]
-            return (w, v) if return_eigenvectors else w
-        if k >= min(max_k, n - 1):
+            out: tuple = (w, v) if return_eigenvectors else (w,)
+            if return_info:
+                out = out + (info,)
+            return out[0] if len(out) == 1 else out
+        if k >= n - 1:
             raise ThresholdNotReached(
-                f"eigvals_above: all {k} eigenvalues found are "
-                f"{'above' if which == 'LA' else 'below'} threshold={threshold}; "
-                f"raise max_k (currently {max_k})", w)
+                f"eigvals_above: all {k} eigenvalues found are {side} "
+                f"threshold={threshold}, and k = {k} = n - 1 is the most eigsh computes "
+                f"(n = {n}); use numpy.linalg.eigvalsh for the whole spectrum", w)
+        if k >= max_k:
+            raise ThresholdNotReached(
+                f"eigvals_above: all {k} eigenvalues found are {side} "
+                f"threshold={threshold}; raise max_k (currently {max_k})", w)
         k = min(2 * k, max_k, n - 1)
 
 

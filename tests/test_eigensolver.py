@@ -70,7 +70,7 @@ def test_repeated_eigenvalues_up_to_block_size():
     top = [5.0] * 4 + [4.0] * 3 + [3.5]
     lam = np.concatenate([top, rng.uniform(-2, 2, 392)])
     A = ref.with_spectrum(lam, seed=6)
-    w, v = eigsh(A, 8, block_size=4, seed=0)
+    w, v = eigsh(A, 8, which="LA", block_size=4, seed=0)
     np.testing.assert_allclose(w, np.sort(top), atol=1e-11)
     assert np.max(ref.residuals(A, w, v)) < 1e-10
     np.testing.assert_allclose(v.T @ v, np.eye(8), atol=1e-10)   # no spurious copies
@@ -81,7 +81,7 @@ def test_multiplicity_larger_than_k_window():
     rng = np.random.default_rng(7)
     lam = np.concatenate([[3.0] * 5, rng.uniform(-1, 1, 295)])
     A = ref.with_spectrum(lam, seed=8)
-    w, v = eigsh(A, 3, block_size=5, seed=0)
+    w, v = eigsh(A, 3, which="LA", block_size=5, seed=0)
     np.testing.assert_allclose(w, [3.0] * 3, atol=1e-11)
     np.testing.assert_allclose(v.T @ v, np.eye(3), atol=1e-10)
 
@@ -91,7 +91,7 @@ def test_tight_cluster():
     top = 3.0 + 1e-7 * np.arange(6)
     lam = np.concatenate([top, rng.uniform(-2, 2, 394)])
     A = ref.with_spectrum(lam, seed=10)
-    w, v = eigsh(A, 6, seed=0)
+    w, v = eigsh(A, 6, which="LA", seed=0)
     np.testing.assert_allclose(w, top, atol=1e-11)
     assert np.max(ref.residuals(A, w, v)) < 1e-10
 
@@ -107,7 +107,7 @@ def test_negative_spectrum_sa():
 def test_float32_storage_solved_as_stored(mixed):
     """Eigenvalues of the stored float32 matrix to float64 accuracy (not to 1e-7)."""
     A = _spiked(n=800, dtype=np.float32, seed=12)
-    w, v, info = eigsh(A, 6, seed=0, return_info=True, mixed_precision=mixed)
+    w, v, info = eigsh(A, 6, which="LA", seed=0, return_info=True, mixed_precision=mixed)
     exact = np.linalg.eigvalsh(A.astype(np.float64))[-6:]
     np.testing.assert_allclose(w, exact, rtol=1e-12, atol=0)
     assert np.max(ref.residuals(A, w, v)) < 1e-10
@@ -128,7 +128,7 @@ def test_mixed_precision_packed_and_ends(which):
 @pytest.mark.parametrize("tol", [1e-4, 1e-8])
 def test_tol_is_residual_criterion(tol):
     A = _spiked(n=500, seed=13)
-    w, v, info = eigsh(A, 4, tol=tol, seed=0, return_info=True)
+    w, v, info = eigsh(A, 4, which="LA", tol=tol, seed=0, return_info=True)
     res = ref.residuals(A, w, v)
     assert np.all(res <= tol * np.abs(w) * (1 + 1e-6))
     np.testing.assert_allclose(res, info.residuals, rtol=1e-3, atol=1e-13)
@@ -145,19 +145,19 @@ def test_linear_operator_inputs():
         scipy.sparse.csr_matrix(A),
     ]
     for op in ops:
-        w, v = eigsh(op, 4, seed=0)
+        w, v = eigsh(op, 4, which="LA", seed=0)
         np.testing.assert_allclose(w, expected, atol=1e-11)
         assert np.max(ref.residuals(A, w, v)) < 1e-9
 
 
 def test_fortran_and_int_arrays():
     A = _spiked(n=300, seed=15)
-    w1 = eigsh(A, 3, seed=0, return_eigenvectors=False)
-    w2 = eigsh(np.asfortranarray(A), 3, seed=0, return_eigenvectors=False)
+    w1 = eigsh(A, 3, which="LA", seed=0, return_eigenvectors=False)
+    w2 = eigsh(np.asfortranarray(A), 3, which="LA", seed=0, return_eigenvectors=False)
     np.testing.assert_allclose(w1, w2, atol=1e-12)
     B = np.rint(A * 10).astype(np.int64)
     B = np.triu(B) + np.triu(B, 1).T
-    w3 = eigsh(B, 3, seed=0, return_eigenvectors=False)
+    w3 = eigsh(B, 3, which="LA", seed=0, return_eigenvectors=False)
     np.testing.assert_allclose(w3, np.linalg.eigvalsh(B.astype(float))[-3:], atol=1e-10)
 
 
@@ -176,7 +176,7 @@ def test_deformed_wigner_operator_input(dtype):
     S = signals.make_signal(n, spikes=[4.0, 3.0, 2.0], bulk=np.zeros(n - 3))
     for storage in ("dense", "packed", "matrix-free"):
         W = operators.deformed_wigner(n, S, storage=storage, dtype=dtype, seed=3)
-        w, v = eigsh(W, 4, seed=0)
+        w, v = eigsh(W, 4, which="LA", seed=0)
         D = W.to_dense()
         _check(D, w, v, 4, "LA")
 
@@ -192,9 +192,9 @@ def test_small_matrix_dense_path():
 def test_bit_identical_across_threads_and_reproducible(kind):
     A = _spiked(n=700, dtype=np.float64 if kind == "f64" else np.float32, seed=17)
     kw = {"mixed_precision": kind.endswith("mixed")}
-    w1, v1 = eigsh(A, 5, seed=42, n_threads=1, **kw)
-    w2, v2 = eigsh(A, 5, seed=42, n_threads=2, **kw)
-    w3, v3 = eigsh(A, 5, seed=42, **kw)
+    w1, v1 = eigsh(A, 5, which="LA", seed=42, n_threads=1, **kw)
+    w2, v2 = eigsh(A, 5, which="LA", seed=42, n_threads=2, **kw)
+    w3, v3 = eigsh(A, 5, which="LA", seed=42, **kw)
     np.testing.assert_array_equal(w1, w2)
     np.testing.assert_array_equal(v1, v2)
     np.testing.assert_array_equal(w1, w3)
@@ -203,15 +203,15 @@ def test_bit_identical_across_threads_and_reproducible(kind):
 def test_v0_and_seed_change_path_not_result():
     A = _spiked(n=500, seed=18)
     v0 = np.ones(500)
-    w1 = eigsh(A, 4, v0=v0, seed=0, return_eigenvectors=False)
-    w2 = eigsh(A, 4, seed=123, return_eigenvectors=False)
+    w1 = eigsh(A, 4, which="LA", v0=v0, seed=0, return_eigenvectors=False)
+    w2 = eigsh(A, 4, which="LA", seed=123, return_eigenvectors=False)
     np.testing.assert_allclose(w1, w2, atol=1e-11)
 
 
 def test_info_callback_progress(capsys):
     A = fastrmt.wigner(500, seed=19)
     seen = []
-    w, v, info = eigsh(A, 4, seed=0, callback=seen.append, progress=True, return_info=True,
+    w, v, info = eigsh(A, 4, which="LA", seed=0, callback=seen.append, progress=True, return_info=True,
                        block_size=4, ncv=20)
     assert isinstance(info, EigshInfo) and info.converged and info.n_converged == 4
     assert info.iterations >= 1 and len(seen) >= 1
@@ -225,7 +225,7 @@ def test_info_callback_progress(capsys):
 def test_no_convergence_carries_converged_pairs():
     A = fastrmt.wigner(600, seed=20)
     with pytest.raises(EigshNoConvergence) as exc:
-        eigsh(A, 6, maxiter=1, block_size=2, ncv=16, seed=0)
+        eigsh(A, 6, which="LA", maxiter=1, block_size=2, ncv=16, seed=0)
     err = exc.value
     assert isinstance(err, sla.ArpackNoConvergence)
     assert err.eigenvectors.shape == (600, err.eigenvalues.size)
@@ -261,7 +261,6 @@ A_OK = ref.spiked_wigner(200, [3.0], seed=30)
     ({"Minv": np.eye(200)}, NotImplementedError, "Minv is not supported"),
     ({"OPinv": np.eye(200)}, NotImplementedError, "OPinv is not supported"),
     ({"mode": "buckling"}, NotImplementedError, "mode='buckling' is not supported"),
-    ({"which": "SM"}, NotImplementedError, "which='SM' is not supported"),
     ({"which": "XX"}, ValueError, "which must be one of"),
     ({"which": 3}, TypeError, "which must be one of"),
     ({"k": 0}, ValueError, "k must be >= 1, got 0"),
@@ -272,7 +271,9 @@ A_OK = ref.spiked_wigner(200, [3.0], seed=30)
     ({"tol": float("nan")}, ValueError, "tol must be finite"),
     ({"maxiter": 0}, ValueError, "maxiter must be >= 1"),
     ({"maxiter": 1.5}, TypeError, "maxiter must be an integer"),
-    ({"ncv": 3}, ValueError, "ncv must be >= k"),
+    ({"ncv": 3}, ValueError, "ncv must be > k = 3, got 3"),
+    ({"rng": 0, "seed": 0}, ValueError, "as rng or as seed, not both"),
+    ({"rng": "x"}, TypeError, "rng must be None, an int"),
     ({"ncv": 500}, ValueError, "ncv must be <= n = 200"),
     ({"block_size": 0}, ValueError, "block_size must be >= 1"),
     ({"v0": np.ones(5)}, ValueError, r"v0 must have shape \(200,\)"),
@@ -355,3 +356,184 @@ def test_packed_nan_detected():
     data[5] = np.nan
     with pytest.raises(ValueError, match="A must contain only finite values"):
         eigsh(PackedSymmetric(data, n), 2)
+
+
+# ---------------------------------------------------------------------- issue 10 (correctness)
+
+def _no_hang(**kw):
+    """maxiter small enough that a stall raises quickly instead of hanging."""
+    return dict(maxiter=50, seed=0, **kw)
+
+
+@pytest.mark.parametrize("n", [100, 500])
+def test_zero_matrix_returns_promptly(n):
+    w, v, info = eigsh(np.zeros((n, n)), k=3, which="LA", return_info=True, **_no_hang())
+    np.testing.assert_array_equal(w, 0.0)
+    np.testing.assert_allclose(v.T @ v, np.eye(3), atol=1e-12)
+    assert info.converged
+    assert eigvals_above(np.zeros((n, n)), 0.0, maxiter=50).size == 0
+
+
+def test_rank_deficient_matrix():
+    rng = np.random.default_rng(40)
+    X = rng.standard_normal((500, 3))
+    A = X @ X.T
+    w = eigsh(A, k=5, which="LA", return_eigenvectors=False, **_no_hang())
+    np.testing.assert_allclose(w, np.linalg.eigvalsh(A)[-5:], atol=1e-10 * np.max(w))
+
+
+@pytest.mark.parametrize("mult,k", [(20, 20), (10, 12)])
+def test_multiplicity_above_block_size_diagonal(mult, k):
+    A = np.diag(np.r_[np.zeros(500 - mult), np.full(mult, 5.0)])
+    w, v = eigsh(A, k=k, which="LA", **_no_hang())
+    expected = np.sort(np.linalg.eigvalsh(A))[-k:]
+    assert w.shape == (k,)
+    np.testing.assert_allclose(w, expected, atol=1e-12)
+    np.testing.assert_allclose(v.T @ v, np.eye(k), atol=1e-10)
+
+
+@pytest.mark.parametrize("which,k", [("LA", 24), ("LM", 12), ("BE", 20)])
+def test_multiplicity_above_block_size_with_bulk(which, k):
+    rng = np.random.default_rng(1)
+    lam = np.r_[rng.uniform(-2, 2, 580), [4.0] * 20]
+    A = ref.with_spectrum(lam, seed=2)
+    w, v = eigsh(A, k=k, which=which, **_no_hang())
+    _check(A, w, v, k, which)
+
+
+@pytest.mark.parametrize("n", [60, 500])
+@pytest.mark.parametrize("c", [1e-200, 1e200, 1e-300])
+def test_scale_invariance(n, c):
+    A = _spiked(n=n, seed=41)
+    w, v = eigsh(A * c, k=3, which="LA", **_no_hang())
+    exact = np.linalg.eigvalsh(A)[-3:]
+    np.testing.assert_allclose(w / c, exact, rtol=1e-12)
+    assert np.max(ref.residuals(A, w / c, v)) < 1e-9
+
+
+def test_nan_in_lower_triangle_rejected():
+    B = A_OK.copy()
+    B[170, 3] = np.nan          # the upper triangle alone is finite
+    with pytest.raises(ValueError, match="A must contain only finite values"):
+        eigsh(B, 2, which="LA")
+
+
+def test_asymmetric_pair_anywhere_rejected():
+    n = 500
+    for i, j in [(123, 321), (498, 1), (250, 251)]:
+        B = _spiked(n=n, seed=42)
+        B[i, j] += 1e-3
+        with pytest.raises(ValueError, match=rf"A must be symmetric: A\[{min(i, j)}, "):
+            eigsh(B, 2, which="LA")
+
+
+def test_sparse_asymmetric_pair_rejected():
+    B = scipy.sparse.lil_matrix(A_OK)
+    B[123, 57] += 1e-6
+    with pytest.raises(ValueError, match="A must be symmetric"):
+        eigsh(B.tocsr(), 2, which="LA")
+
+
+def test_signature_and_defaults_match_scipy():
+    import inspect
+    ours = inspect.signature(eigsh).parameters
+    theirs = inspect.signature(sla.eigsh).parameters
+    assert list(ours)[:len(theirs)] == list(theirs)
+    for name, p in theirs.items():
+        assert ours[name].default == p.default, name
+        assert ours[name].kind == p.kind, name
+    assert all(p.kind == p.KEYWORD_ONLY for p in list(ours.values())[len(theirs):])
+
+
+def test_default_which_is_lm_like_scipy():
+    A = _spiked(n=400, seed=43)     # spikes -3.5 and 4: LM differs from LA
+    w = eigsh(A, 3, return_eigenvectors=False, seed=0)
+    ws = sla.eigsh(A, 3, return_eigenvectors=False)
+    np.testing.assert_allclose(w, ws, atol=1e-10)
+    assert np.any(w < 0)
+
+
+def test_rng_argument():
+    A = _spiked(n=500, seed=44)
+    w1, v1 = eigsh(A, 3, which="LA", rng=5)
+    w2, v2 = eigsh(A, 3, which="LA", seed=5)
+    np.testing.assert_array_equal(w1, w2)
+    np.testing.assert_array_equal(v1, v2)
+    w3 = eigsh(A, 3, which="LA", rng=np.random.default_rng(1), return_eigenvectors=False)
+    np.testing.assert_allclose(np.sort(w3), w1, atol=1e-11)
+
+
+@pytest.mark.parametrize("k", [6, 10])
+def test_small_ncv_is_raised_not_stalled(k):
+    A = _spiked(n=600, seed=45)
+    w, info = eigsh(A, k, which="LA", ncv=k + 1, return_eigenvectors=False,
+                    return_info=True, seed=0, maxiter=300)
+    assert info.ncv >= max(2 * k + 1, 20)
+    np.testing.assert_allclose(np.sort(w), np.linalg.eigvalsh(A)[-k:], atol=1e-11)
+
+
+class _BadOperator:
+    def __init__(self, n, kind):
+        self.shape = (n, n)
+        self.dtype = np.dtype(np.float64)
+        self.kind = kind
+        self.A = A_OK
+
+    def matmat(self, V):
+        out = self.A @ V
+        if self.kind == "short":
+            return out[:-1]
+        return out + 1j * out
+
+
+@pytest.mark.parametrize("kind,exc,match", [
+    ("short", ValueError, r"A must map a block of shape \(200, 2\) to the same shape"),
+    ("complex", TypeError, "A must be real: its product returned values of dtype complex"),
+])
+def test_operator_bad_products_name_A(kind, exc, match):
+    with pytest.raises(exc, match=match):
+        eigsh(_BadOperator(200, kind), 2, which="LA")
+
+
+def test_linear_operator_wrong_length_names_A():
+    op = sla.LinearOperator((200, 200), matvec=lambda x: (A_OK @ x)[:-1], dtype=np.float64)
+    with pytest.raises(ValueError, match="A's product failed"):
+        eigsh(op, 2, which="LA")
+    op = sla.LinearOperator((200, 200), matvec=lambda x: (A_OK @ x) * (1 + 1j),
+                            dtype=np.float64)
+    with pytest.raises(TypeError, match="A must be real"):
+        eigsh(op, 2, which="LA")
+
+
+def test_eigvals_above_return_info_and_messages():
+    A = ref.spiked_wigner(400, [5.0, 4.0], seed=46)
+    w, info = eigvals_above(A, 2.3, return_info=True)
+    np.testing.assert_allclose(w, np.linalg.eigvalsh(A)[::-1][:2], atol=1e-11)
+    assert isinstance(info, EigshInfo) and info.converged
+    w, v, info = eigvals_above(A, 2.3, return_eigenvectors=True, return_info=True)
+    assert v.shape == (400, 2)
+    small = A[:20, :20]
+    with pytest.raises(ThresholdNotReached, match=r"k = 19 = n - 1 is the most") as exc:
+        eigvals_above(small, -100.0, max_k=512)
+    assert "raise max_k" not in str(exc.value)
+
+
+@pytest.mark.parametrize("with_vectors", [True, False])
+def test_which_sm(with_vectors):
+    A = _spiked(n=300, seed=47)
+    out = eigsh(A, 4, which="SM", return_eigenvectors=with_vectors, seed=0)
+    w = out[0] if with_vectors else out
+    lam = np.linalg.eigvalsh(A)
+    expected = lam[np.argsort(np.abs(lam))[:4]]
+    np.testing.assert_allclose(np.sort(w), np.sort(expected), atol=1e-12)
+    if with_vectors:
+        assert np.all(np.diff(w) >= 0)
+        assert np.max(ref.residuals(A, w, out[1])) < 1e-10
+    else:   # scipy's order without vectors: descending magnitude
+        assert np.all(np.diff(np.abs(w)) <= 0)
+
+
+def test_which_sm_refused_for_large_n():
+    op = sla.LinearOperator((5000, 5000), matvec=lambda x: x, dtype=np.float64)
+    with pytest.raises(NotImplementedError, match="which='SM' is supported only up to"):
+        eigsh(op, 2, which="SM")
