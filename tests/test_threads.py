@@ -122,3 +122,24 @@ def test_blas_limit_refuses_zero():
     with pytest.raises(ValueError, match="n must be >= 1, got 0"):
         with blas_limit(0):
             pass
+
+
+def test_stale_numba_cache_is_dropped_when_any_kernel_source_changes(tmp_path):
+    from fastrmt._kernels import _drop_stale_cache
+
+    pkg = tmp_path / "_kernels"
+    (pkg / "__pycache__").mkdir(parents=True)
+    (pkg / "a.py").write_text("x = 1\n")
+    (pkg / "b.py").write_text("y = 1\n")
+    stale = pkg / "__pycache__" / "a.f-1.py311.nbi"
+    stale.write_text("index")
+    _drop_stale_cache(pkg)                 # first sight: no digest yet, cache dropped
+    assert not stale.exists()
+    fresh = pkg / "__pycache__" / "a.f-1.py311.nbc"
+    fresh.write_text("code")
+    _drop_stale_cache(pkg)                 # nothing changed: kept
+    assert fresh.exists()
+    (pkg / "b.py").write_text("y = 2\n")   # another module changed: a's cache is stale
+    _drop_stale_cache(pkg)
+    assert not fresh.exists()
+    assert (pkg / "__pycache__" / "fastrmt-kernels.sha256").is_file()
