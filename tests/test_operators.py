@@ -167,6 +167,45 @@ def test_packed_matmat(dtype, b):
                                   p.matmat_single(v, n_threads=2))
 
 
+@pytest.fixture
+def isa_levels():
+    """The kernel versions this CPU can run (the block products dispatch to the best);
+    restores the best after the test."""
+    from fastrmt._ext import load
+    ext = load("_packed")
+    best = ext.isa()
+    levels = [lv for lv in ("baseline", "avx2", "avx512") if ext._use_isa(lv) == lv]
+    yield ext, levels
+    assert ext._use_isa(best) == best
+
+
+def test_every_instruction_set_version(isa_levels):
+    # each kernel version has its own panel widths (64/32/16-byte vectors on AVX-512,
+    # 32/16 on AVX2, 16 on baseline): all column counts, both dtypes, packed and dense
+    ext, levels = isa_levels
+    assert "baseline" in levels
+    with pytest.raises(ValueError, match="name must be one of"):
+        ext._use_isa("sse9")
+    n = 301
+    for dtype in (np.float32, np.float64):
+        p = wigner(n, seed=6, layout="packed", dtype=dtype)
+        full = p.to_dense()
+        for b in (1, 2, 4, 5, 8, 11, 16, 19, 32, 35):
+            v = np.random.default_rng(b).standard_normal((n, b))
+            expected = refop.symmetric_product_reference(full, v)
+            for lv in levels:
+                ext._use_isa(lv)
+                np.testing.assert_allclose(p.matmat(v), expected, rtol=0, atol=ATOL64,
+                                           err_msg=f"{lv} b={b} {dtype}")
+                np.testing.assert_allclose(dense_matmat(full, v), expected, rtol=0,
+                                           atol=ATOL64, err_msg=f"{lv} b={b} {dtype}")
+                if dtype == np.float32:
+                    np.testing.assert_allclose(p.matmat_single(v), expected, rtol=0,
+                                               atol=ATOL32, err_msg=f"{lv} b={b}")
+                np.testing.assert_array_equal(p.matmat(v, n_threads=1),
+                                              p.matmat(v, n_threads=2))
+
+
 def test_tiny_orders():
     for n in (1, 2, 5):
         a = wigner(n, seed=1)

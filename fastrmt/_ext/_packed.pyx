@@ -2,8 +2,7 @@
 """Packed symmetric storage kernels (Cython + OpenMP).
 
 Cython rather than Numba here: the block product's inner kernel is plain C with GCC
-vector extensions, compiled once per instruction set (``target_clones``) and chosen at
-load time, called from OpenMP ``prange`` loops without the GIL; Numba would need
+vector extensions, compiled once per instruction set and chosen at run time, called from OpenMP ``prange`` loops without the GIL; Numba would need
 ``-march``-style specialisation at JIT time and has no portable multiversioning.
 
 Packed layout: the upper triangle, row-major; row i holds (i, i), (i, i+1), ...,
@@ -15,11 +14,13 @@ Block product ``out = P @ V`` (V of shape (n, b), C-contiguous)
 The upper triangle is cut into square tiles (I, J), I <= J, of side ``tile``.  Each
 stored value is read once: a C kernel (below) walks four rows of the tile at a time and,
 for each stored value x = A[i, j], adds ``x * V[j]`` to row i (held in registers) and
-``x * V[i]`` to row j, over column panels of V of 64, 32 and 16 bytes (8/4/2 float64
-or 16/8/4 float32; leftover columns scalar).  Values are converted to the compute type on the
-fly (float32 storage, float64 arithmetic: no buffer).  The kernel is compiled for
-x86-64-v4 (AVX-512), x86-64-v3 (AVX2 + FMA) and baseline x86-64, and the best for the
-CPU is chosen at load time (GCC ``target_clones``).  The same kernel serves dense
+``x * V[i]`` to row j, over column panels of V held in registers (leftover columns scalar).  Values are
+converted to the compute type on the fly (float32 storage, float64 arithmetic: no
+buffer).  The kernel is compiled three times, for AVX-512 (panels of 64, 32, 16 bytes),
+AVX2 + FMA (32, 16 bytes) and baseline x86-64 (16 bytes), each with the panel widths
+its registers hold, and the best for the CPU is chosen at run time (:func:`isa`).  The
+panel width does not change the arithmetic of a column (the same operations in the same
+order), only how many columns share a pass.  The same kernel serves dense
 symmetric matrices (row i at ``data + i*n``; only the upper triangle is read).
 
 Tile rows are paired (t, nb-1-t) so that every pair holds the same work; pair p belongs to *chunk* ``p % n_chunks``.  Each chunk accumulates into its own
@@ -63,14 +64,23 @@ cdef extern from *:
        and leftover columns use scalar code; b == 1 is vectorized along the rows instead.
        On a diagonal tile, the 4 x 4 triangle of each row block is done by scalar code and
        the rest of the block by the same vector code.  Compiled for several instruction
-       sets (GCC target_clones, picked at load time from the CPU), so no -march=native is
+       sets (one version each, picked at run time from the CPU), so no -march=native is
        needed. */
     #include <stddef.h>
     #include <string.h>
-    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-    #define FRMT_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+    /* One version of each kernel per instruction set, each with the vector widths that
+       fit its registers: 64-byte panels (zmm) for AVX-512, 32-byte for AVX2, 16-byte for
+       baseline x86-64.  (One source compiled with target_clones would keep 64-byte
+       vectors in the AVX2 clone, which GCC then splits through the stack: 40x slower.)
+       frmt_isa() picks the version once, from the CPU. */
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+    #define FRMT_MULTI 1
+    #define FRMT_ATTR_V4 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")))
+    #define FRMT_ATTR_V3 __attribute__((target("avx2,fma")))
     #else
-    #define FRMT_CLONES
+    #define FRMT_MULTI 0
+    #define FRMT_ATTR_V4
+    #define FRMT_ATTR_V3
     #endif
     #if defined(__GNUC__)
     #define FRMT_VEC 1
@@ -80,6 +90,7 @@ cdef extern from *:
     typedef float frmt_f16 __attribute__((vector_size(64)));
     typedef float frmt_f8 __attribute__((vector_size(32)));
     typedef float frmt_f4 __attribute__((vector_size(16)));
+    typedef float frmt_f2 __attribute__((vector_size(8)));
     #else
     #define FRMT_VEC 0
     typedef struct { double x[8]; } frmt_d8;
@@ -88,6 +99,7 @@ cdef extern from *:
     typedef struct { float x[16]; } frmt_f16;
     typedef struct { float x[8]; } frmt_f8;
     typedef struct { float x[4]; } frmt_f4;
+    typedef struct { float x[2]; } frmt_f2;
     #endif
 
     #define FRMT_ROW(i) (packed ? data + ((i) * n - ((i) * ((i) - 1)) / 2 - (i)) : data + (i) * n)
@@ -162,8 +174,8 @@ cdef extern from *:
         }
     #endif
 
-    #define FRMT_SYMTILE(NAME, TD, TC, VT1, VT2, VT3, VTD1)                                    \\
-    FRMT_CLONES static void NAME(const TD* data, ptrdiff_t n, int packed, ptrdiff_t i0,        \\
+    #define FRMT_SYMTILE(NAME, ATTR, TD, TC, VT1, VT2, VT3, VTD1, VTC1)                       \\
+    ATTR static void NAME(const TD* data, ptrdiff_t n, int packed, ptrdiff_t i0,        \\
                                  ptrdiff_t i1, ptrdiff_t j0, ptrdiff_t j1,                     \\
                                  const TC* __restrict V, TC* __restrict O, ptrdiff_t b) {      \\
         const ptrdiff_t w1 = (ptrdiff_t)(sizeof(VT1) / sizeof(TC));                            \\
@@ -193,7 +205,7 @@ cdef extern from *:
             }                                                                                  \\
             c0 = 0;                                                                            \\
             if (FRMT_VEC && b == 1) {                                                          \\
-                FRMT_B1(TD, TC, VTD1, VT1)                                                     \\
+                FRMT_B1(TD, TC, VTD1, VTC1)                                                    \\
                 c0 = 1;                                                                        \\
             }                                                                                  \\
             if (FRMT_VEC) {                                                                    \\
@@ -234,10 +246,62 @@ cdef extern from *:
         }                                                                                      \\
     }
 
-    FRMT_SYMTILE(frmt_symtile_sd, float, double, frmt_d8, frmt_d4, frmt_d2, frmt_f8)
-    FRMT_SYMTILE(frmt_symtile_dd, double, double, frmt_d8, frmt_d4, frmt_d2, frmt_d8)
-    FRMT_SYMTILE(frmt_symtile_ss, float, float, frmt_f16, frmt_f8, frmt_f4, frmt_f16)
+    FRMT_SYMTILE(frmt_sd_v4, FRMT_ATTR_V4, float, double, frmt_d8, frmt_d4, frmt_d2, frmt_f8, frmt_d8)
+    FRMT_SYMTILE(frmt_dd_v4, FRMT_ATTR_V4, double, double, frmt_d8, frmt_d4, frmt_d2, frmt_d8, frmt_d8)
+    FRMT_SYMTILE(frmt_ss_v4, FRMT_ATTR_V4, float, float, frmt_f16, frmt_f8, frmt_f4, frmt_f16, frmt_f16)
+    FRMT_SYMTILE(frmt_sd_v3, FRMT_ATTR_V3, float, double, frmt_d4, frmt_d2, frmt_d2, frmt_f4, frmt_d4)
+    FRMT_SYMTILE(frmt_dd_v3, FRMT_ATTR_V3, double, double, frmt_d4, frmt_d2, frmt_d2, frmt_d4, frmt_d4)
+    FRMT_SYMTILE(frmt_ss_v3, FRMT_ATTR_V3, float, float, frmt_f8, frmt_f4, frmt_f4, frmt_f8, frmt_f8)
+    FRMT_SYMTILE(frmt_sd_v1, , float, double, frmt_d2, frmt_d2, frmt_d2, frmt_f2, frmt_d2)
+    FRMT_SYMTILE(frmt_dd_v1, , double, double, frmt_d2, frmt_d2, frmt_d2, frmt_d2, frmt_d2)
+    FRMT_SYMTILE(frmt_ss_v1, , float, float, frmt_f4, frmt_f4, frmt_f4, frmt_f4, frmt_f4)
+
+    /* 2: AVX-512 (F, VL, BW, DQ) with AVX2 and FMA; 1: AVX2 and FMA; 0: baseline. */
+    static int frmt_level = -1;
+    static int frmt_isa(void) {
+        if (frmt_level < 0) {
+    #if FRMT_MULTI
+            __builtin_cpu_init();
+            int v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+            int v4 = v3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")
+                     && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
+            frmt_level = v4 ? 2 : (v3 ? 1 : 0);
+    #else
+            frmt_level = 0;
+    #endif
+        }
+        return frmt_level;
+    }
+    /* Tests: use a lower level than the CPU allows (never a higher one). */
+    static int frmt_cap(int level) {
+        int top;
+        frmt_level = -1;
+        top = frmt_isa();
+        frmt_level = level < top ? (level < 0 ? 0 : level) : top;
+        return frmt_level;
+    }
+    #define FRMT_DISPATCH(KIND, ...)                                                   \\
+        do { if (frmt_level == 2) frmt_##KIND##_v4(__VA_ARGS__);                      \\
+             else if (frmt_level == 1) frmt_##KIND##_v3(__VA_ARGS__);                 \\
+             else frmt_##KIND##_v1(__VA_ARGS__); } while (0)
+    static void frmt_symtile_sd(const float* data, ptrdiff_t n, int packed, ptrdiff_t i0,
+                                ptrdiff_t i1, ptrdiff_t j0, ptrdiff_t j1, const double* V,
+                                double* O, ptrdiff_t b) {
+        FRMT_DISPATCH(sd, data, n, packed, i0, i1, j0, j1, V, O, b);
+    }
+    static void frmt_symtile_dd(const double* data, ptrdiff_t n, int packed, ptrdiff_t i0,
+                                ptrdiff_t i1, ptrdiff_t j0, ptrdiff_t j1, const double* V,
+                                double* O, ptrdiff_t b) {
+        FRMT_DISPATCH(dd, data, n, packed, i0, i1, j0, j1, V, O, b);
+    }
+    static void frmt_symtile_ss(const float* data, ptrdiff_t n, int packed, ptrdiff_t i0,
+                                ptrdiff_t i1, ptrdiff_t j0, ptrdiff_t j1, const float* V,
+                                float* O, ptrdiff_t b) {
+        FRMT_DISPATCH(ss, data, n, packed, i0, i1, j0, j1, V, O, b);
+    }
     """
+    int frmt_isa() noexcept nogil
+    int frmt_cap(int level) noexcept nogil
     void frmt_symtile_sd(const float* data, Py_ssize_t n, int packed, Py_ssize_t i0,
                          Py_ssize_t i1, Py_ssize_t j0, Py_ssize_t j1, const double* V,
                          double* O, Py_ssize_t b) noexcept nogil
@@ -247,6 +311,22 @@ cdef extern from *:
     void frmt_symtile_ss(const float* data, Py_ssize_t n, int packed, Py_ssize_t i0,
                          Py_ssize_t i1, Py_ssize_t j0, Py_ssize_t j1, const float* V,
                          float* O, Py_ssize_t b) noexcept nogil
+
+
+def isa() -> str:
+    """The instruction set whose kernels the block products use on this CPU:
+    ``"avx512"``, ``"avx2"`` or ``"baseline"``."""
+    return ("baseline", "avx2", "avx512")[frmt_isa()]
+
+
+def _use_isa(name: str) -> str:
+    """Testing aid: run the block products with the kernels of ``name`` ("baseline",
+    "avx2", "avx512"), capped at what the CPU supports; returns the one in use.  Not
+    thread-safe with products running."""
+    levels = {"baseline": 0, "avx2": 1, "avx512": 2}
+    if name not in levels:
+        raise ValueError(f"name must be one of {sorted(levels)}, got {name!r}")
+    return ("baseline", "avx2", "avx512")[frmt_cap(levels[name])]
 
 
 # --- block products --------------------------------------------------------------------
@@ -268,6 +348,7 @@ def sym_matmat(const real[::1] data, Py_ssize_t n, bint packed, const double[:, 
     cdef const double* Vp = &V[0, 0]
     cdef const real* dp = &data[0]
     cdef int pk = 1 if packed else 0
+    frmt_isa()
     with nogil:
         for k in prange(n_chunks, num_threads=n_threads, schedule="dynamic", chunksize=1):
             O = &bufs[k, 0, 0]
@@ -301,6 +382,7 @@ def sym_matmat_single(const float[::1] data, Py_ssize_t n, bint packed,
     cdef const float* Vp = &V[0, 0]
     cdef const float* dp = &data[0]
     cdef int pk = 1 if packed else 0
+    frmt_isa()
     with nogil:
         for k in prange(n_chunks, num_threads=n_threads, schedule="dynamic", chunksize=1):
             O = &bufs[k, 0, 0]
