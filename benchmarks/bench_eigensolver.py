@@ -159,3 +159,53 @@ def test_hard5k_no_spikes(benchmark, hard64, impl):
                  rounds=2)
         ref = np.linalg.eigvalsh(A.astype(np.float64))[-k:]
         assert np.max(np.abs(np.sort(w) - ref)) < 1e-9 * np.max(np.abs(ref))
+
+
+# ---- issue 10's headline case: n = 16000, float32, k = 110 (the paper's regime: 126
+# diagonal spikes in [1.2, 4] on a uniform bulk, the 110 outliers of W wanted)
+N_16K = bench_size(16_000)
+K_16K = 110
+
+
+@pytest.fixture(scope="module")
+def many32():
+    s = fastrmt.make_signal(N_16K, spikes=np.linspace(1.2, 4.0, 126), basis="diagonal")
+    W = fastrmt.deformed_wigner(N_16K, s, storage="dense", dtype=np.float32, seed=0)
+    A = W.noise.copy()
+    A[np.arange(N_16K), np.arange(N_16K)] += np.diag(s.to_dense()).astype(np.float32)
+    return A
+
+
+@pytest.fixture(scope="module")
+def reference_many(many32):
+    """float64-accumulated fastrmt eigenvalues at tol=0 (the stored matrix's)."""
+    return np.sort(eigsh(many32, K_16K, which="LA", seed=1, return_eigenvectors=False))
+
+
+@pytest.mark.parametrize("impl", ["scipy-ssymv-1e-06", "fastrmt-f32-mixed",
+                                  "fastrmt-f32-tol0"])
+def test_many16k_k110(benchmark, many32, reference_many, impl):
+    if impl.startswith("scipy"):
+        op = _ssymv_operator(many32)
+        counter = {"n": 0}
+
+        def mv(x):
+            counter["n"] += 1
+            return op.matvec(x)
+        w = _run(benchmark, lambda: sla.eigsh(
+            sla.LinearOperator(op.shape, matvec=mv, dtype=np.float64), K_16K, which="LA",
+            tol=1e-6, return_eigenvectors=False))
+        benchmark.extra_info["products"] = counter["n"]
+    else:
+        mixed = impl.endswith("mixed")
+        w, info = _run(benchmark, lambda: eigsh(many32, K_16K, which="LA", seed=0,
+                                                mixed_precision=mixed,
+                                                return_eigenvectors=False,
+                                                return_info=True))
+        benchmark.extra_info["products"] = info.n_products
+        benchmark.extra_info["accurate_products"] = info.n_accurate_products
+        benchmark.extra_info["method"] = info.method
+    err = float(np.max(np.abs(np.sort(w) - reference_many) / np.abs(reference_many)))
+    benchmark.extra_info["max_rel_err_vs_float64"] = err
+    if impl.startswith("fastrmt"):
+        assert err < 1e-10

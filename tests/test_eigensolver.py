@@ -103,26 +103,67 @@ def test_negative_spectrum_sa():
     assert np.all(w < -10)
 
 
-@pytest.mark.parametrize("mixed", [False, True])
-def test_float32_storage_solved_as_stored(mixed):
+def test_float32_storage_solved_as_stored():
     """Eigenvalues of the stored float32 matrix to float64 accuracy (not to 1e-7)."""
     A = _spiked(n=800, dtype=np.float32, seed=12)
-    w, v, info = eigsh(A, 6, which="LA", seed=0, return_info=True, mixed_precision=mixed)
+    w, v, info = eigsh(A, 6, which="LA", seed=0, return_info=True)
     exact = np.linalg.eigvalsh(A.astype(np.float64))[-6:]
     np.testing.assert_allclose(w, exact, rtol=1e-12, atol=0)
     assert np.max(ref.residuals(A, w, v)) < 1e-10
-    if mixed:   # float32 products, then float64-accumulated refreshes
-        assert info.n_accurate_products > 0 and info.refreshes >= 1
-        assert info.n_accurate_products < info.n_products
-    else:
-        assert info.n_accurate_products == 0 and info.refreshes == 0
+    assert info.n_accurate_products == 0 and info.refreshes == 0
+    assert info.method == "block-lanczos"
+
+
+@pytest.mark.parametrize("storage", ["dense", "packed"])
+def test_mixed_precision_certified_eigenvalues(storage):
+    """float32 Krylov phase + float64 Rayleigh--Ritz: eigenvalues of the stored matrix
+    to 1e-10 relative (certified by the quadratic bound), eigenvectors to ~1e-6."""
+    A = _spiked(n=900, dtype=np.float32, seed=12)
+    M = A if storage == "dense" else PackedSymmetric(A[np.triu_indices(900)], 900)
+    w, v, info = eigsh(M, 3, which="LA", seed=0, return_info=True, mixed_precision=True)
+    exact = np.linalg.eigvalsh(A.astype(np.float64))[-3:]
+    np.testing.assert_allclose(w, exact, rtol=1e-10, atol=0)
+    assert info.method == "mixed-precision block-lanczos" and info.converged
+    # k + 1 vectors multiplied with float64 accumulation, at most twice more
+    assert 4 <= info.n_accurate_products <= 3 * 4 + 3 * 4
+    assert info.n_accurate_products < info.n_products
+    res = ref.residuals(A, w, v)
+    np.testing.assert_allclose(res, info.residuals, rtol=1e-6, atol=1e-13)
+    assert np.all(res <= info.tolerances) and np.max(res) < 1e-4
+    np.testing.assert_allclose(v.T @ v, np.eye(3), atol=1e-10)
+
+
+def test_mixed_precision_falls_back_when_not_certified():
+    # which="BE" is not tried in mixed precision (no single "rest of the spectrum" for
+    # the bound): solved with float64 products, and says so
+    B = _spiked(n=350, dtype=np.float32, seed=3)
+    w, v, info = eigsh(B, 4, which="BE", seed=0, return_info=True, mixed_precision=True)
+    assert info.method == "block-lanczos (after a mixed-precision attempt)"
+    _check(B, w, v, 4, "BE")
+    # every eigenvalue double (two equal blocks): right whichever way it is certified
+    W = np.zeros((700, 700), dtype=np.float32)
+    W[:350, :350] = B
+    W[350:, 350:] = B
+    w, v, info = eigsh(W, 3, which="LA", seed=0, return_info=True, mixed_precision=True)
+    exact = np.linalg.eigvalsh(W.astype(np.float64))[-3:]
+    np.testing.assert_allclose(w, exact, rtol=1e-10)
+
+
+def test_mixed_precision_eigvals_above_certifies_sides():
+    # the values short of the threshold need only be certified on their side
+    A = _spiked(n=900, dtype=np.float32, seed=5)
+    exact = np.linalg.eigvalsh(A.astype(np.float64))[::-1]
+    w, info = eigvals_above(A, 2.2, k0=4, mixed_precision=True, return_info=True)
+    np.testing.assert_allclose(w, exact[exact > 2.2], rtol=1e-10)
+    assert info.method == "mixed-precision block-lanczos"
 
 
 @pytest.mark.parametrize("which", ["SA", "BE"])
 def test_mixed_precision_packed_and_ends(which):
     W = fastrmt.wigner(700, seed=23, dtype=np.float32, layout="packed")
     w, v = eigsh(W, 5, which=which, seed=0, mixed_precision=True)
-    _check(W, w, v, 5, which)
+    _check(W, w, None, 5, which)       # eigenvalues to 1e-10 relative
+    assert np.max(ref.residuals(ref.dense64(W), w, v)) < 1e-4   # vectors: float32 level
 
 
 @pytest.mark.parametrize("tol", [1e-4, 1e-8])
