@@ -113,8 +113,8 @@ def _locations_by_grid(nu, sigma, n, k, points=10_000):
     sup = fp.bulk_support(nu, sigma)
     x = np.linspace(sup[0, 0], sup[-1, 1], points)
     rho = fp.density(x, nu, sigma)
-    tail = np.concatenate([[0.0], np.cumsum(0.5 * (rho[1:] + rho[:-1]) * np.diff(x))[::-1]])
-    tail = tail[::-1]                      # tail[i] ~ mu((x_i, inf)), decreasing
+    left = np.concatenate([[0.0], np.cumsum(0.5 * (rho[1:] + rho[:-1]) * np.diff(x))])
+    tail = left[-1] - left                 # tail[i] ~ mu((x_i, inf)), decreasing
     targets = (np.arange(1, k + 1) - 0.5) / n
     return np.interp(targets, tail[::-1], x[::-1])
 
