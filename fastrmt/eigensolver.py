@@ -121,10 +121,14 @@ class EigshInfo:
         How many did.
     time : float
         Wall-clock seconds.
+    product_time : float
+        Of ``time``, the seconds spent in the products with A (the rest is the solver's
+        own work: orthogonalization, Rayleigh--Ritz, checks).
     block_size, ncv : int
         Block size and basis size used.
     method : str
-        ``"block-lanczos"`` or ``"dense"`` (small matrices).
+        ``"block-lanczos"``, ``"mixed-precision block-lanczos"``, ``"block-lanczos
+        (after a mixed-precision attempt)"`` or ``"dense"`` (small matrices, SM).
     """
 
     iterations: int = 0
@@ -137,6 +141,7 @@ class EigshInfo:
     converged: bool = False
     n_converged: int = 0
     time: float = 0.0
+    product_time: float = 0.0
     block_size: int = 0
     ncv: int = 0
     method: str = "block-lanczos"
@@ -188,10 +193,18 @@ class _Operator:
         self.n_vectors = 0
         self.n_blocks = 0
         self.n_accurate = 0
+        self.time = 0.0             # seconds spent in products
         self.scale = 1.0            # power of 2 applied to every product (see _scale_of)
         self.foreign = False        # a user's operator: its errors are reported as A's
 
     def product(self, V: np.ndarray, accurate: bool) -> np.ndarray:
+        t0 = time.perf_counter()
+        try:
+            return self._product(V, accurate)
+        finally:
+            self.time += time.perf_counter() - t0
+
+    def _product(self, V: np.ndarray, accurate: bool) -> np.ndarray:
         self.n_blocks += 1
         self.n_vectors += V.shape[1]
         try:
@@ -769,7 +782,8 @@ def _solve(op: _Operator, k: int, which: str, tol: float, maxiter: int, m: int, 
     def report(nconv: int, maxres: float, event: str) -> None:
         snap = replace(info, iterations=restarts, n_products=op.n_vectors,
                        n_block_products=op.n_blocks, n_accurate_products=op.n_accurate,
-                       n_converged=nconv, time=time.perf_counter() - t0)
+                       n_converged=nconv, time=time.perf_counter() - t0,
+                       product_time=op.time)
         if callback is not None:
             callback(snap)
         if progress:
@@ -950,6 +964,7 @@ def _solve_mixed(op: _Operator, k: int, which: str, tol: float, maxiter: int, m:
     finally:
         op.n_vectors += fast.n_vectors
         op.n_blocks += fast.n_blocks
+        op.time += fast.time
     op.scale = fast.scale
     nt = max(1, int(op.nt or 1))
     rnd = _Random(Key(key.k0, key.k1 ^ 0x3C3C3C3C))
@@ -1005,6 +1020,7 @@ def _no_convergence(theta, Y, res, thr, info, restarts, op, t0) -> None:
     info.n_products = op.n_vectors
     info.n_block_products = op.n_blocks
     info.n_accurate_products = op.n_accurate
+    info.product_time = op.time
     info.residuals = res
     info.tolerances = thr
     info.converged = False
@@ -1248,6 +1264,7 @@ def eigsh(A: Any, k: int = 6, M: Any = None, sigma: float | None = None, which: 
     info.n_products = op.n_vectors
     info.n_block_products = op.n_blocks
     info.n_accurate_products = op.n_accurate
+    info.product_time = op.time
     info.residuals = res
     info.tolerances = thr
     info.n_converged = int(np.count_nonzero(res <= thr))

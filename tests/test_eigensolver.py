@@ -112,6 +112,7 @@ def test_float32_storage_solved_as_stored():
     assert np.max(ref.residuals(A, w, v)) < 1e-10
     assert info.n_accurate_products == 0 and info.refreshes == 0
     assert info.method == "block-lanczos"
+    assert 0 < info.product_time < info.time
 
 
 @pytest.mark.parametrize("storage", ["dense", "packed"])

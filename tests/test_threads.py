@@ -143,3 +143,34 @@ def test_stale_numba_cache_is_dropped_when_any_kernel_source_changes(tmp_path):
     _drop_stale_cache(pkg)
     assert not fresh.exists()
     assert (pkg / "__pycache__" / "fastrmt-kernels.sha256").is_file()
+
+
+def test_tall_skinny_products_fixed_chunks_any_thread_count():
+    # the block solver's Gram matrices / projections: row chunks fixed by n, summed in
+    # chunk order -> the same bits for 1, 2 or 3 threads, and numpy's values
+    from fastrmt import _gemm
+    from fastrmt._threads import blas_limit
+    rng = np.random.default_rng(0)
+    for n in (5, 1024, 5000):
+        V = rng.standard_normal((n, 37))
+        X = rng.standard_normal((n, 6))
+        C = rng.standard_normal((37, 6))
+        assert _gemm.row_chunks(n)[0][0] == 0
+        assert _gemm.row_chunks(n)[-1][1] == n
+        with blas_limit(1):
+            ref_t = [_gemm.tmm(V, X, nt) for nt in (1, 2, 3)]
+            ref_m = [_gemm.mm(V, C, nt) for nt in (1, 2, 3)]
+            ref_p = [_gemm.project(X.copy(), np.linalg.qr(V)[0], nt) for nt in (1, 2, 3)]
+        for got in (ref_t, ref_m, ref_p):
+            for g in got[1:]:
+                np.testing.assert_array_equal(g, got[0])
+        np.testing.assert_allclose(ref_t[0], V.T @ X, rtol=1e-12, atol=1e-10)
+        np.testing.assert_allclose(ref_m[0], V @ C, rtol=1e-12, atol=1e-10)
+        Qv = np.linalg.qr(V)[0]
+        np.testing.assert_allclose(ref_p[0], X - Qv @ (Qv.T @ X), atol=1e-10)
+        np.testing.assert_allclose(Qv.T @ ref_p[0], 0, atol=1e-10)
+    # empty basis: nothing to project, zero-width product
+    X = rng.standard_normal((10, 2))
+    np.testing.assert_array_equal(_gemm.project(X.copy(), np.empty((10, 0)), 2), X)
+    np.testing.assert_array_equal(_gemm.mm(np.empty((10, 0)), np.empty((0, 3)), 2),
+                                  np.zeros((10, 3)))
