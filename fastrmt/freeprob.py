@@ -174,8 +174,12 @@ def _structure(nu: Measure, sigma: float, n_threads, *, outer_only: bool = False
     with thread_limit(n_threads, blas=False):
         e = float(hi[-1])
         u_right = _k.root_f(e, e + sigma, True, e + sigma, scale, s2, *args)
+        if not u_right > hi[-1]:       # tiny sigma: u* - end below an ulp (see below)
+            u_right = float(np.nextafter(hi[-1], np.inf))
         e = float(lo[0])
         u_left = _k.root_f(e - sigma, e, False, e - sigma, scale, s2, *args)
+        if not u_left < lo[0]:
+            u_left = float(np.nextafter(lo[0], -np.inf))
         if lo.size > 1 and not outer_only:
             ga, gb = hi[:-1], lo[1:]
             # lower bound of f on the gap from the two neighbouring components alone
@@ -195,6 +199,21 @@ def _structure(nu: Measure, sigma: float, n_threads, *, outer_only: bool = False
     bulk_u = np.column_stack([uhi[:-1], ulo[1:]])
     ph, _ = _phi_both(np.ascontiguousarray(bulk_u.ravel()), d, sigma, n_threads)
     edges = ph.reshape(-1, 2)
+    bad = ~np.isfinite(edges)
+    if bad.any():
+        # sigma so small against the width of nu that the critical point u* = end +
+        # O(sigma^2 / width) rounds onto the end of supp nu, where g is infinite: the
+        # next float outside is the same point to double precision (the edge moves by
+        # O(sigma^2 log(1/sigma)), far below an ulp)
+        bulk_u[:, 0] = np.where(bad[:, 0], np.nextafter(bulk_u[:, 0], -np.inf), bulk_u[:, 0])
+        bulk_u[:, 1] = np.where(bad[:, 1], np.nextafter(bulk_u[:, 1], np.inf), bulk_u[:, 1])
+        ph, _ = _phi_both(np.ascontiguousarray(bulk_u.ravel()), d, sigma, n_threads)
+        edges = ph.reshape(-1, 2)
+        if not np.all(np.isfinite(edges)):
+            raise ValueError(f"the support of nu (+) semicircle(sigma**2) could not be "
+                             f"computed for sigma={sigma!r} (an edge is not finite)")
+        ulo[1:] = bulk_u[:, 1]
+        uhi[:-1] = bulk_u[:, 0]
     st = _Structure(ulo=ulo, uhi=uhi, edges=edges, bulk_u=bulk_u, scale=scale)
     if len(cache) >= _CACHE_SIZE:
         cache.pop(next(iter(cache)))

@@ -495,3 +495,18 @@ def test_refuse_n_threads():
 
 def test_warmup_runs():
     fp._warmup()
+
+
+@pytest.mark.parametrize("sigma", [1e-14, 1e-16, 1e-30, 1e-150])
+def test_bulk_support_tiny_sigma_is_supp_nu(sigma):
+    # the critical point u* = end + O(sigma^2 / width) is below an ulp of the end: the
+    # edges are supp nu's to double precision (they were NaN from sigma ~ 1e-16 / width)
+    from fastrmt.measures import MarchenkoPastur, Semicircle, Uniform
+    for nu, (a, b) in ((Uniform(-1, 1), (-1, 1)), (Semicircle(0, 1), (-2, 2)),
+                       (MarchenkoPastur(0.5, 1.0), ((1 - 0.5 ** 0.5) ** 2,
+                                                    (1 + 0.5 ** 0.5) ** 2))):
+        sup = fp.bulk_support(nu, sigma)
+        assert sup.shape == (1, 2) and np.all(np.isfinite(sup))
+        np.testing.assert_allclose(sup[0], [a, b], rtol=0, atol=1e-12)
+        lo, hi = fp.outlier_threshold(nu, sigma)
+        assert lo < a <= sup[0, 0] + 1e-12 and sup[0, 1] - 1e-12 <= b < hi
