@@ -776,6 +776,15 @@ def _solve(op: _Operator, k: int, which: str, tol: float, maxiter: int, m: int, 
 
     next_check = schedule(0)
 
+    def restart_basis(Yk: np.ndarray, AYk: np.ndarray, th: np.ndarray) -> int:
+        # the basis restarts from Ritz pairs: H = diag(theta); returns the new size
+        p = th.size
+        V[:, :p] = Yk
+        AV[:, :p] = AYk
+        H[:] = 0.0
+        H[np.arange(p), np.arange(p)] = th
+        return p
+
     def floor() -> float:
         return max(_FLOOR_C * math.sqrt(n) * _EPS, rel_floor) * anorm
 
@@ -838,12 +847,7 @@ def _solve(op: _Operator, k: int, which: str, tol: float, maxiter: int, m: int, 
             report(kw, float(np.max(res)), "lock")
             if restarts > maxiter:
                 _no_convergence(theta[sel], Y, res, thr, info, restarts, op, t0)
-            kk = sel.size
-            V[:, :kk] = Y
-            AV[:, :kk] = AY
-            H[:] = 0.0
-            H[np.arange(kk), np.arange(kk)] = theta[sel]
-            cur = kk
+            cur = restart_basis(Y, AY, theta[sel])
             next_check = schedule(cur)
             # from now on one more pair must converge: the most wanted one the fresh
             # directions bring (a further copy, or the first value below the group)
@@ -883,12 +887,7 @@ def _solve(op: _Operator, k: int, which: str, tol: float, maxiter: int, m: int, 
             restarts += 1
             if restarts > maxiter:
                 _no_convergence(th, Y, res, thr, info, restarts, op, t0)
-            kk = th.size
-            V[:, :kk] = Y
-            AV[:, :kk] = AY
-            H[:] = 0.0
-            H[np.arange(kk), np.arange(kk)] = th
-            cur = kk
+            cur = restart_basis(Y, AY, th)
             next_check = schedule(cur)
             bad = res > thr
             W = rnd.block(n, b) if lock else R[:, bad]
@@ -909,13 +908,8 @@ def _solve(op: _Operator, k: int, which: str, tol: float, maxiter: int, m: int, 
         p = min(p_keep if kw == k else p_keep1, cur, m - Qn.shape[1])
         keep = order[:p]
         Sk = S[:, keep]
-        Yk = _gemm.mm(V[:, :cur], Sk, nt)
-        AYk = _gemm.mm(AV[:, :cur], Sk, nt)
-        V[:, :p] = Yk
-        AV[:, :p] = AYk
-        H[:] = 0.0
-        H[np.arange(p), np.arange(p)] = theta[keep]
-        cur = p
+        cur = restart_basis(_gemm.mm(V[:, :cur], Sk, nt), _gemm.mm(AV[:, :cur], Sk, nt),
+                            theta[keep])
         next_check = schedule(cur)
         Q = Qn
 
@@ -956,7 +950,7 @@ def _solve_mixed(op: _Operator, k: int, which: str, tol: float, maxiter: int, m:
     fast = _Operator(n, op._fast, None, op.kind + " (float32 phase)", eps=op.eps)
     fast.nt = op.nt
     try:
-        th1, Y, _, _ = _solve(fast, kk, which, tol, maxiter, min(max(m, kk + 2 * b), n),
+        _, Y, _, _ = _solve(fast, kk, which, tol, maxiter, min(max(m, kk + 2 * b), n),
                               b, key, v0, info, callback, progress, t0,
                               rel_floor=_MIXED_PHASE1)
     except EigshNoConvergence:

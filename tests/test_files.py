@@ -96,14 +96,12 @@ def test_atomic_write_keeps_mode_and_old_file_on_error(tmp_path):
 def test_demo_out_is_a_file_refused_before_computing(tmp_path):
     notes = tmp_path / "notes.txt"
     notes.write_text("mine")
-    t0 = time.perf_counter()
     # n = 200000 would be refused by the memory check: the path check comes first
     proc = run(["demo", "--n", "200000", "--out", str(notes)])
     assert proc.returncode == 2
     assert one_line(proc.stderr).startswith("fastrmt demo: error: --out: ")
     assert "is a file, not a folder" in proc.stderr
     assert notes.read_text() == "mine"
-    assert time.perf_counter() - t0 < 300
 
 
 def test_demo_refuses_existing_outputs_without_overwrite(tmp_path, capsys):
