@@ -263,3 +263,20 @@ def test_readonly_packed_out_is_a_value_error():
     ro.flags.writeable = False
     with pytest.raises(ValueError, match="out must be a writeable C-contiguous"):
         wigner(n, out=ro)
+
+
+# Random123's published known-answer vectors for Philox4x32-10 (its tests/kat_vectors):
+# (counter, key, output); the third pair is the leading hex digits of pi.
+PHILOX_KAT = [
+    ((0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
+    ((0xFFFFFFFF,) * 4, (0xFFFFFFFF,) * 2, (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
+    ((0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0),
+     (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1)),
+]
+
+
+@pytest.mark.parametrize("ctr, key, out", PHILOX_KAT)
+def test_philox_known_answer_vectors(ctr, key, out):
+    from fastrmt._kernels._philox import philox_block
+    got = philox_block(*ctr, *key)
+    assert [int(x) for x in got] == list(out)

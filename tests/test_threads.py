@@ -174,3 +174,44 @@ def test_tall_skinny_products_fixed_chunks_any_thread_count():
     np.testing.assert_array_equal(_gemm.project(X.copy(), np.empty((10, 0)), 2), X)
     np.testing.assert_array_equal(_gemm.mm(np.empty((10, 0)), np.empty((0, 3)), 2),
                                   np.zeros((10, 3)))
+
+
+def test_every_parallel_kernel_same_bits_for_1_2_3_threads():
+    # n_threads never changes a result: 3 threads on a 2-core machine included
+    # (oversubscribed, uneven chunk counts)
+    import fastrmt
+    from fastrmt import freeprob as fp
+    from fastrmt.eigensolver import eigsh
+    from fastrmt.measures import Atoms
+    from fastrmt.operators import deformed_wigner
+    from fastrmt.signals import make_signal
+
+    def same(f):
+        outs = [f(nt) for nt in (1, 2, 3)]
+        outs = [o if isinstance(o, tuple) else (o,) for o in outs]
+        for o in outs[1:]:
+            assert len(o) == len(outs[0])
+            for x, y in zip(outs[0], o):
+                np.testing.assert_array_equal(x, y)
+
+    n = 700
+    for layout in ("full", "packed"):
+        for dtype in (np.float32, np.float64):
+            def sample(nt):
+                w = fastrmt.wigner(n, seed=3, dtype=dtype, layout=layout, n_threads=nt)
+                return w if layout == "full" else w.data
+            same(sample)
+    sig = make_signal(n, spikes=[3.0, 2.0], basis="fast", seed=1)
+    V = np.random.default_rng(0).standard_normal((n, 5))
+    for storage in ("dense", "packed", "matrix-free"):
+        W = deformed_wigner(n, sig, storage=storage, dtype=np.float32, seed=2)
+        same(lambda nt: W.matmat(V, n_threads=nt))
+        if storage != "matrix-free":
+            same(lambda nt: W.matmat_single(V, n_threads=nt))
+    W = deformed_wigner(n, sig, storage="packed", dtype=np.float32, seed=2)
+    for mixed in (False, True):
+        same(lambda nt: eigsh(W, 4, which="LA", seed=0, n_threads=nt,
+                              mixed_precision=mixed))
+    nu = Atoms(np.concatenate([np.linspace(-1, 1, 2000), [2.5, 3.0]]))
+    same(lambda nt: fp.classical_locations(nu, 1.0, 2002, 5, n_threads=nt))
+    same(lambda nt: fp.phi(np.linspace(3, 4, 50), nu, 1.0, n_threads=nt))
