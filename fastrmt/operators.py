@@ -29,7 +29,7 @@ kernel into a per-task buffer and multiplies it with BLAS (``fastrmt._kernels._m
 """
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
@@ -225,6 +225,21 @@ class DeformedWigner(LinearOperator):
         float64 and rounded.
         """
         return self._product(V, n_threads, single=True)
+
+    def _solver_products(self) -> tuple[Callable, Callable | None, float, str]:
+        """The product protocol of :func:`fastrmt.eigsh` (``fastrmt._adapters``):
+        ``(accurate, fast, eps, kind)``, the products called as ``f(V, n_threads)``:
+        float64-accumulated, and float32 (None for float64 or matrix-free storage:
+        regenerating the tiles dominates and costs the same in both precisions); eps is
+        the unit roundoff of the stored values."""
+        def accurate(V: np.ndarray, nt: int | None) -> np.ndarray:
+            return self.matmat(V, n_threads=nt)
+
+        def fast(V: np.ndarray, nt: int | None) -> np.ndarray:
+            return self.matmat_single(V, n_threads=nt)
+        single = self.storage_dtype == np.float32 and self.storage != "matrix-free"
+        return (accurate, fast if single else None, float(np.finfo(self.storage_dtype).eps),
+                f"operator ({self.storage})")
 
     def _matmat(self, X: np.ndarray) -> np.ndarray:
         return self._product(X, None, single=False)
