@@ -96,7 +96,21 @@ def check_dtype(name: str, value: Any) -> np.dtype:
 
 
 def available_memory() -> int:
-    """Bytes of memory this process can still allocate (MemAvailable, cgroup limit aware)."""
+    """Bytes of memory this process can still allocate (MemAvailable, cgroup limit aware).
+
+    ``FASTRMT_AVAILABLE_MEMORY`` (bytes) overrides the detection: for containers whose
+    limits are not visible, and for tests that must not depend on the machine.
+    """
+    env = os.environ.get("FASTRMT_AVAILABLE_MEMORY")
+    if env:
+        try:
+            value = int(env)
+        except ValueError:
+            raise ValueError(f"FASTRMT_AVAILABLE_MEMORY must be a number of bytes, got "
+                             f"{env!r}") from None
+        if value <= 0:
+            raise ValueError(f"FASTRMT_AVAILABLE_MEMORY must be positive, got {env!r}")
+        return value
     avail = None
     try:
         with open("/proc/meminfo") as fh:

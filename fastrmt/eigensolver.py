@@ -115,9 +115,8 @@ def _default_sizes(n: int, k: int, ncv: int | None, block_size: int | None,
     ~8 vectors: blocks of ``min(8, max(k, 4))`` vectors and a large basis
     (``max(4k, k + 16 b, 96)``), which keeps the number of passes over the matrix low.
     A matrix-free operator gets the same blocks and a basis of ``max(4k, k + 8 b, 96)``:
-    measured at n = 20000, k = 20, tol = 1e-8, blocks of 8 need 25 passes of 1.05 s
-    against 23 passes of 1.4 s for blocks of 20 (the tile products grow with the width,
-    the number of passes hardly shrinks: it is set by the gap to the bulk).
+    its tile products grow with the width while the number of passes hardly shrinks
+    (it is set by the gap to the bulk; ``benchmarks/run_matrix_free.py`` measures it).
     """
     if block_size is None:
         b = min(8, max(k, 4))

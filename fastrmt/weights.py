@@ -77,10 +77,9 @@ Gram operator ``x -> A (A^T x)`` (``A`` = ``W`` oriented with ``p`` rows) or to
 ``W_s``; sigma then comes from an evenly strided sub-matrix of ``SIGMA_SUBSAMPLE =
 1024`` rows (rows and columns for the Wigner model), which is again a noise-plus-signal
 matrix with the same entry variance, whose spectrum is computed in full.  The switch
-size is measured, not guessed: on the reference machine (2 cores) the Gram path takes
-1.9 s and Lanczos 7.9 s for a 1536 x 6144 layer with 16 spikes, and both ~15 s at
-3072 x 6144; beyond that the ``p^2 q + p^3`` of the full spectrum grows faster than the
-Lanczos products (Lanczos must also converge a few bulk-edge eigenvalues to certify that
+size was measured where the two paths cost the same on the reference machine (2 cores;
+``benchmarks/bench_weights.py`` times both); beyond it the ``p^2 q + p^3`` of the full
+spectrum grows faster than the Lanczos products (Lanczos must also converge a few bulk-edge eigenvalues to certify that
 no outlier is missed, which is what makes it slow at moderate sizes).
 """
 from __future__ import annotations

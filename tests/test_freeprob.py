@@ -493,8 +493,17 @@ def test_refuse_n_threads():
         fp.phi([3.0], DELTA0, 1.0, n_threads=0)
 
 
-def test_warmup_runs():
+def test_warmup_compiles_every_entry_kernel():
+    # every kernel the public functions call is compiled (or loaded from the cache) by
+    # the warm-up, so a timed first call compiles nothing
+    from fastrmt._kernels import _classical, _freeprob
     fp._warmup()
+    entry = [_classical.locate_many, _classical.mass_above_many, _classical.tail_many,
+             _freeprob.block_moments, _freeprob.bulk_many, _freeprob.g_complex_many,
+             _freeprob.gap_scan_many, _freeprob.inverse_complex_many,
+             _freeprob.inverse_real, _freeprob.moments_many, _freeprob.phi_excluding,
+             _freeprob.phi_many, _freeprob.root_f]
+    assert all(k.signatures for k in entry), [k.__name__ for k in entry if not k.signatures]
 
 
 @pytest.mark.parametrize("sigma", [1e-14, 1e-16, 1e-30, 1e-150])

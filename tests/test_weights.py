@@ -574,5 +574,7 @@ def test_digits_mlp_pruned_keeps_accuracy(digits_model):
     assert ref.mlp_accuracy(tensors, Xte, yte) > acc - 0.05
 
 
-def test_warmup_runs():
+def test_warmup_loads_the_solver_kernels():
+    from fastrmt._kernels import _lanczos
     fw._warmup()
+    assert _lanczos.gaussian_block.signatures     # the eigensolver's start block
