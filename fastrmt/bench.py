@@ -1,9 +1,10 @@
 """``fastrmt bench``: run the benchmark suite and print the README's comparison table.
 
 The suite lives in the source tree's ``benchmarks/`` folder (pytest-benchmark); each
-benchmark group holds a baseline (numpy/scipy: the name contains one of
-:data:`BASELINE_MARKERS`) and fastrmt's implementations, all timed in the same run, so
-the ratios compare like with like.
+benchmark group holds baselines (numpy/scipy: the name contains one of
+:data:`BASELINE_MARKERS`) and fastrmt's implementations, all timed in the same run; each
+implementation is compared with the baseline of the same dtype (its name's f32/f64 tag),
+so the ratios compare like with like.
 """
 from __future__ import annotations
 
@@ -33,8 +34,30 @@ def _is_baseline(name: str) -> bool:
     return any(m in low for m in BASELINE_MARKERS) and "fastrmt" not in low
 
 
+def _dtype_tag(name: str) -> str | None:
+    low = name.lower()
+    if "f32" in low or "float32" in low:
+        return "f32"
+    if "f64" in low or "float64" in low:
+        return "f64"
+    return None
+
+
+def _baseline_for(name: str, bases: list[dict]) -> dict | None:
+    """The baseline an implementation is compared with: one of the same dtype (by the
+    f32/f64 tag of its name), else one without a dtype tag; among several, the slowest
+    (the one a user would replace, not a memory-read reference that only bounds what is
+    possible).  None when no baseline does the same work."""
+    tag = _dtype_tag(name)
+    same = [b for b in bases if _dtype_tag(b.get("param") or b["name"]) == tag]
+    if not same and tag is not None:
+        same = [b for b in bases if _dtype_tag(b.get("param") or b["name"]) is None]
+    return max(same, key=lambda b: b["stats"]["mean"]) if same else None
+
+
 def format_table(data: dict[str, Any]) -> str:
-    """Markdown table: group, implementation, mean time, speed-up over the group's baseline."""
+    """Markdown table: group, implementation, mean time, speed-up over the baseline of
+    the same group and the same dtype (named when the group has several baselines)."""
     groups: dict[str, list[dict]] = {}
     for b in data.get("benchmarks", []):
         groups.setdefault(b.get("group") or b["name"].split("[")[0], []).append(b)
@@ -42,14 +65,19 @@ def format_table(data: dict[str, Any]) -> str:
              "|---|---|---:|---:|"]
     for group, items in groups.items():
         bases = [b for b in items if _is_baseline(b.get("param") or b["name"])]
-        # the slowest baseline is the one a user would replace (e.g. scipy, not a
-        # memory-read reference that only bounds what is possible)
-        base = max(bases, key=lambda b: b["stats"]["mean"]) if bases else None
         for b in sorted(items, key=lambda b: b["stats"]["mean"], reverse=True):
             name = b.get("param") or b["name"]
             mean = b["stats"]["mean"]
-            ratio = "baseline" if b is base else (
-                f"{base['stats']['mean'] / mean:.1f}x" if base is not None else "—")
+            if any(b is x for x in bases):
+                ratio = "baseline"
+            else:
+                base = _baseline_for(name, bases)
+                if base is None:
+                    ratio = "—"
+                else:
+                    ratio = f"{base['stats']['mean'] / mean:.1f}x"
+                    if len(bases) > 1:
+                        ratio += f" vs {base.get('param') or base['name']}"
             lines.append(f"| {group} | {name} | {_fmt_time(mean)} | {ratio} |")
     machine = data.get("machine_info", {})
     cpu = machine.get("cpu", {}).get("brand_raw", machine.get("processor", "?"))
