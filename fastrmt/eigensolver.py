@@ -108,18 +108,25 @@ def _scipy_order(values: np.ndarray, which: str, with_vectors: bool) -> np.ndarr
 
 
 def _default_sizes(n: int, k: int, ncv: int | None, block_size: int | None,
-                   matrix_free: bool = False) -> tuple[int, int]:
+                   matrix_free: bool = False, float32_phase: bool = False
+                   ) -> tuple[int, int]:
     """Block and basis sizes.
 
-    Defaults tuned on 2 cores, where a dense block product is memory-bound only up to
-    ~8 vectors: blocks of ``min(8, max(k, 4))`` vectors and a large basis
-    (``max(4k, k + 16 b, 96)``), which keeps the number of passes over the matrix low.
+    Defaults tuned on 2 cores (``benchmarks/run_product_counts.py``): blocks of 4
+    vectors for k <= 128 (at n = 6000, k = 10 and 50: 400 and 524 products against 704
+    and 832 with blocks of 8, and 23 % and 8 % less time, although a 4-column product
+    costs ~20 % more per vector); ``min(8, max(k, 4))`` above (at k = 250 the extra
+    orthogonalization passes of narrow blocks cost more than the products they save),
+    for matrix-free operators (each block regenerates the matrix) and for the float32
+    phase of the mixed mode (a 4-column float32 product costs 2.4x more per vector than
+    an 8-column one on AVX2).  A large basis (``max(4k, k + 16 b, 96)``) keeps the
+    number of passes over the matrix low.
     A matrix-free operator gets the same blocks and a basis of ``max(4k, k + 8 b, 96)``:
     its tile products grow with the width while the number of passes hardly shrinks
     (it is set by the gap to the bulk; ``benchmarks/run_matrix_free.py`` measures it).
     """
     if block_size is None:
-        b = min(8, max(k, 4))
+        b = min(8, max(k, 4)) if (k > 128 or matrix_free or float32_phase) else 4
         if ncv is not None:
             b = max(1, min(b, (max(ncv, 2 * k + 1, 20) - k) // 5))
     else:
@@ -194,7 +201,8 @@ def eigsh(A: Any, k: int = 6, M: Any = None, sigma: float | None = None, which: 
         Randomness of the start block (scipy's argument; the same as ``seed``, give at
         most one of them).
     block_size : int, optional
-        Vectors per block product (default ``min(8, max(k, 4))``).  Eigenvalues of
+        Vectors per block product.  Default: 4 for ``k <= 128``; ``min(8, max(k, 4))``
+        for larger k, for matrix-free operators and in mixed precision.  Eigenvalues of
         multiplicity up to ``block_size`` are resolved within one Krylov space, larger
         ones by locking and restarting (module docstring).
     n_threads : int, optional
@@ -302,7 +310,8 @@ def eigsh(A: Any, k: int = 6, M: Any = None, sigma: float | None = None, which: 
             raise ValueError(f"v0 must have shape ({n},), got {v0.shape}")
         if not np.any(v0):
             raise ValueError("v0 must be a non-zero vector")
-    m, b = _default_sizes(n, k, ncv, block_size, matrix_free="matrix-free" in op.kind)
+    m, b = _default_sizes(n, k, ncv, block_size, matrix_free="matrix-free" in op.kind,
+                          float32_phase=mixed_precision and op.has_fast)
     if maxiter is None:
         maxiter = 10 * n
     info = EigshInfo(block_size=b, ncv=m)
