@@ -617,6 +617,8 @@ def _solve_mixed(op: _Operator, k: int, which: str, tol: float, maxiter: int, m:
 
 def _no_convergence(theta, Y, res, thr, info, restarts, op, t0) -> None:
     ok = res <= thr
+    # the solver works on scale * A: report A's values (exact power-of-2 division)
+    theta, res, thr = theta / op.scale, res / op.scale, thr / op.scale
     info.iterations = restarts
     info.n_products = op.n_vectors
     info.n_block_products = op.n_blocks

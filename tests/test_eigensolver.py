@@ -275,6 +275,21 @@ def test_no_convergence_carries_converged_pairs():
     assert "no convergence" in str(err)
 
 
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 1e3])
+def test_no_convergence_pairs_are_those_of_a_not_of_the_scaled_matrix(scale):
+    # the solver works on 2^e A: the converged pairs it carries are A's
+    A = fastrmt.wigner(2000, seed=1) * (10 * scale)
+    A[0, 0] += 60 * scale
+    with pytest.raises(EigshNoConvergence) as exc:
+        eigsh(A, 20, which="LA", maxiter=1, seed=0)
+    err = exc.value
+    assert err.eigenvalues.size >= 1
+    top = np.linalg.eigvalsh(A)[-1]
+    np.testing.assert_allclose(err.eigenvalues.max(), top, rtol=1e-10)
+    r = np.linalg.norm(A @ err.eigenvectors - err.eigenvectors * err.eigenvalues, axis=0)
+    assert np.all(r <= err.info.tolerances[err.info.residuals <= err.info.tolerances] * 1.01)
+
+
 def test_top_eigenvalues_and_eigvals_above():
     A = ref.spiked_wigner(800, [5.0, 4.0, 3.5, 3.0, 2.5, 2.0, 1.5], seed=22)
     lam = np.linalg.eigvalsh(A)
