@@ -36,9 +36,9 @@ def _threads(text: str) -> int:
     try:
         v = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid thread count {text!r}") from None
+        raise argparse.ArgumentTypeError(f"--threads must be an integer, got {text!r}") from None
     if v == 0:
-        raise argparse.ArgumentTypeError("thread count must not be 0")
+        raise argparse.ArgumentTypeError("--threads must not be 0 (all cores: omit it)")
     return v
 
 

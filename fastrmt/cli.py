@@ -59,9 +59,9 @@ def _float(name: str, positive: bool = False):
 
 
 def _threads(text: str) -> int:
-    v = _int("--n-threads")(text)
+    v = _int("--threads")(text)
     if v == 0:
-        raise argparse.ArgumentTypeError("--n-threads must not be 0 (None = all cores: omit it)")
+        raise argparse.ArgumentTypeError("--threads must not be 0 (all cores: omit it)")
     return v
 
 
@@ -107,7 +107,9 @@ def _experiment_options(p: argparse.ArgumentParser, *, sweep: bool = False) -> N
         p.add_argument("--df", type=_float("--df", positive=True), default=None,
                        help="degrees of freedom (dist=student_t)")
         p.add_argument("--dtype", choices=("float64", "float32"), default="float64")
-    p.add_argument("--n-threads", type=_threads, default=None, help="threads (default: all)")
+    # one spelling for every subcommand (analyze and prune too); --n-threads still works
+    p.add_argument("--threads", "--n-threads", dest="n_threads", type=_threads, default=None,
+                   help="threads (default: all cores; negative counts back)")
 
 
 def build_parser() -> argparse.ArgumentParser:

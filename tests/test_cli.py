@@ -55,7 +55,8 @@ def test_demo_json_output_and_reproducibility(tmp_path, capsys):
     (["demo", "--spikes", "a,b"], "--spikes must be a comma-separated list"),
     (["demo", "--n", "100", "--r", "400"], "r must be <= 99, got 400"),
     (["demo", "--n", "100", "--bulk-param", "z=1"], "accepts"),
-    (["demo", "--n-threads", "0"], "--n-threads must not be 0"),
+    (["demo", "--n-threads", "0"], "--threads must not be 0"),
+    (["demo", "--threads", "0"], "--threads must not be 0"),
     (["sweep", "--alpha", "1.5"], "--alpha values must be in [0, 1)"),
     (["sweep", "--n", "10"], "--n must be >= 50, got 10"),
     (["frobnicate"], "invalid choice"),
@@ -170,3 +171,11 @@ def test_sweep_fits_a_rate_per_alpha_and_prediction(tmp_path):
     assert table[-1]["mean_abs_error_second_order"] is None
     out = sw.plot_sweep(rows, tmp_path / "s.png")
     assert (tmp_path / "s.png").stat().st_size > 10_000 and out.endswith("s.png")
+
+
+def test_one_threads_spelling_for_every_subcommand():
+    from fastrmt.cli import build_parser
+    p = build_parser()
+    assert p.parse_args(["demo", "--threads", "2"]).n_threads == 2
+    assert p.parse_args(["demo", "--n-threads", "3"]).n_threads == 3    # the old spelling
+    assert p.parse_args(["demo"]).n_threads is None
