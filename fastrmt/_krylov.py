@@ -340,7 +340,8 @@ def _solve_dense(op: _Operator, k: int, which: str, tol: float, info: EigshInfo
 
 def _solve(op: _Operator, k: int, which: str, tol: float, maxiter: int, m: int, b: int,
            key: Key, v0: np.ndarray | None, info: EigshInfo, callback: Callable | None,
-           progress: bool, t0: float, rel_floor: float = 0.0
+           progress: bool, t0: float, rel_floor: float = 0.0,
+           beyond: float | None = None
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     n = op.n
     op.scale = 1.0          # set below from the first product (a previous attempt's is stale)
@@ -395,6 +396,19 @@ def _solve(op: _Operator, k: int, which: str, tol: float, maxiter: int, m: int, 
     def floor() -> float:
         return max(_FLOOR_C * math.sqrt(n) * _EPS, rel_floor) * anorm
 
+    # with a threshold (eigvals_above, experiment): a wanted value short of it need only
+    # converge until it is certified on its side (residual below half its distance to
+    # the threshold); the strict thresholds still decide what counts as equal values
+    side = (float(_key(np.array([beyond * op.scale]), which)[0])
+            if beyond is not None and which in ("LA", "SA", "LM") else None)
+
+    def thresholds(vals: np.ndarray) -> np.ndarray:
+        t = _thresholds(vals, tol, floor())
+        if side is None:
+            return t
+        kv = _key(vals, which)
+        return np.where(kv <= side, np.maximum(t, 0.5 * (side - kv)), t)
+
     def report(nconv: int, maxres: float, event: str) -> None:
         snap = replace(info, iterations=restarts, n_products=op.n_vectors,
                        n_block_products=op.n_blocks, n_accurate_products=op.n_accurate,
@@ -433,7 +447,7 @@ def _solve(op: _Operator, k: int, which: str, tol: float, maxiter: int, m: int, 
         anorm = max(anorm, float(np.max(np.abs(theta))))
         order = _priority(theta, which)
         sel = order[:kw]
-        thr = _thresholds(theta[sel], tol, floor())
+        thr = thresholds(theta[sel])
         est = _colnorms(Rn @ S[cur - w:cur, sel])
         if not (full or np.all(est <= thr)):
             Q = Qn
@@ -446,7 +460,8 @@ def _solve(op: _Operator, k: int, which: str, tol: float, maxiter: int, m: int, 
         ratio = _ratio(res, thr)
         done = ratio <= 1.0 and sel.size == kw
         if done:
-            if not _more_copies(theta[sel][:k], thr[:k], which, b, seen):
+            strict = _thresholds(theta[sel], tol, floor())
+            if not _more_copies(theta[sel][:k], strict[:k], which, b, seen):
                 info.iterations = restarts
                 return theta[sel][:k], Y[:, :k], res[:k], thr[:k]
             # lock the converged pairs, continue from fresh random directions
@@ -480,12 +495,13 @@ def _solve(op: _Operator, k: int, which: str, tol: float, maxiter: int, m: int, 
             R = AY - Y * th
             res = _colnorms(R)
             anorm = max(anorm, float(np.max(np.abs(th))))
-            thr = _thresholds(th, tol, floor())
+            thr = thresholds(th)
             rr = _ratio(res, thr)
             report(int(np.count_nonzero(res <= thr)), float(np.max(res)), "refresh")
             lock = False
             if rr <= 1.0 and th.size == kw:
-                if not _more_copies(th[:k], thr[:k], which, b, seen):
+                strict = _thresholds(th, tol, floor())
+                if not _more_copies(th[:k], strict[:k], which, b, seen):
                     info.iterations = restarts
                     return th[:k], Y[:, :k], res[:k], thr[:k]
                 lock = True
@@ -558,8 +574,8 @@ def _solve_mixed(op: _Operator, k: int, which: str, tol: float, maxiter: int, m:
     fast.nt = op.nt
     try:
         _, Y, _, _ = _solve(fast, kk, which, tol, maxiter, min(max(m, kk + 2 * b), n),
-                              b, key, v0, info, callback, progress, t0,
-                              rel_floor=_MIXED_PHASE1)
+                            b, key, v0, info, callback, progress, t0,
+                            rel_floor=_MIXED_PHASE1, beyond=beyond)
     except EigshNoConvergence:
         return None
     finally:
@@ -583,9 +599,19 @@ def _solve_mixed(op: _Operator, k: int, which: str, tol: float, maxiter: int, m:
         AY = _gemm.mm(AX, s, nt)
         R = AY - Y * th
         res = _colnorms(R)
-        rho = float(np.sqrt(max(float(np.linalg.eigvalsh(_gemm.tmm(R, R, nt))[-1]), 0.0)))
         kth = _key(th, which)
-        eta = kth[:k] - kth[k]
+        # values short of the threshold need only be certified on their side (one
+        # residual: an eigenvalue within res of theta); the others must be accurate
+        short = kth[:k] <= side
+        must = np.flatnonzero(~short)
+        RB = R[:, must]
+        rho = (float(np.sqrt(max(float(np.linalg.eigvalsh(_gemm.tmm(RB, RB, nt))[-1]), 0.0)))
+               if must.size else 0.0)
+        # distance of each accurate value to the rest of the spectrum (the complement's
+        # top moves by <= rho): to the threshold (no other eigenvalue lies beyond it),
+        # else to the (k + 1)-th value, converged too, plus its residual
+        eta = ((kth[:k] - side - rho) if math.isfinite(side)
+               else (kth[:k] - kth[k] - res[k] - rho))
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             bound = np.where(eta > 0,
                              2 * rho * rho / (eta + np.sqrt(eta * eta + 4 * rho * rho)),
@@ -593,9 +619,7 @@ def _solve_mixed(op: _Operator, k: int, which: str, tol: float, maxiter: int, m:
         anorm = float(np.max(np.abs(th)))
         want = etol * np.maximum(np.abs(th[:k]), _FLOOR_C * math.sqrt(n) * _EPS * anorm)
         info.refreshes += 1
-        short = kth[:k] <= side
-        acc = bound <= want
-        ok = acc | (short & (kth[:k] + bound < side))
+        ok = np.where(short, kth[:k] + res[:k] < side, bound <= want)
         if progress:
             sys.stderr.write(f"eigsh: float64 Rayleigh-Ritz {step}: ||R|| {rho:.2e}, "
                              f"{int(np.count_nonzero(ok))}/{k} certified\n")
@@ -603,14 +627,18 @@ def _solve_mixed(op: _Operator, k: int, which: str, tol: float, maxiter: int, m:
             break
         if step == _MIXED_EXPANSIONS:
             return None
-        # expand by the residual directions (one block-Krylov step in float64)
-        Q, _ = _orth(R, Y, None, rnd, nt)
+        # expand by the residual directions (one block-Krylov step in float64): all of
+        # the accurate values' (their block norm is what the bound needs), and the
+        # failing side checks'
+        cols = np.union1d(must, np.flatnonzero(~ok))
+        Q, _ = _orth(R[:, cols], Y, None, rnd, nt)
         X = np.concatenate([Y, Q], axis=1)
         AX = np.concatenate([AY, op.product(Q, accurate=True)], axis=1)
-    # the residual norm that would meet the bound (rho^2 / eta <= want, or <= the
-    # distance to the threshold for a value short of it)
-    need = np.where(short & ~acc, np.maximum(side - kth[:k], 0.0), want)
-    thr = np.maximum(np.sqrt(need * np.maximum(eta, 0.0)), res[:k])
+    # the residual norm each value needed: rho^2 / eta <= want for an accurate value,
+    # the distance to the threshold for a value short of it
+    thr = np.where(short, np.maximum(side - kth[:k], 0.0),
+                   np.sqrt(want * np.maximum(eta, 0.0)))
+    thr = np.maximum(thr, np.where(ok, res[:k], 0.0))
     info.method = "mixed-precision block-lanczos"
     return th[:k], Y[:, :k], res[:k], thr
 
