@@ -559,11 +559,14 @@ def _solve_mixed(op: _Operator, k: int, which: str, tol: float, maxiter: int, m:
     problem.  With ``R = A Y - Y Theta`` (``rho = ||R||_2``) the eigenvalues of A lie
     within ``2 rho^2 / (eta_j + sqrt(eta_j^2 + 4 rho^2))`` of the Ritz values ``theta_j``
     (C.-K. Li and R.-C. Li, LAA 2005), ``eta_j`` the distance from ``theta_j`` to the
-    spectrum of A on the orthogonal complement, estimated by the ``k + 1``-th Ritz
-    value (the most wanted one left out).  Every one of the ``k`` values must meet the
-    relative accuracy ``max(tol, 1e-10)``; with ``beyond`` (a threshold, used by
-    :func:`eigvals_above`) a value short of the threshold need only be certified on its
-    side.  Returns the ``k`` pairs with residual thresholds equivalent to the bound, or
+    spectrum of A on the orthogonal complement, bounded below by the distance to the
+    ``k + 1``-th Ritz value (converged too) less its residual and ``rho``.  Every one
+    of the ``k`` values must meet the relative accuracy ``max(tol, 1e-10)``.  With
+    ``beyond`` (a threshold: eigvals_above, experiment) a value short of it is
+    converged in phase 1 only until it is certified on its side (Ritz value plus
+    residual short of the threshold), and the others are bounded with ``rho`` over them
+    alone and ``eta_j`` = their distance to the threshold less ``rho`` (no other
+    eigenvalue lies beyond it).  Returns the ``k`` pairs with residual thresholds equivalent to the bound, or
     None (the caller then solves with float64-accumulated products).
     """
     n = op.n

@@ -37,8 +37,9 @@ the eigenvalues are those of the stored matrix.  Option ``mixed_precision=True``
 faster than float64-accumulated ones at 8 columns on AVX2), for ``k + 1`` pairs down to
 a relative residual of 1e-6; then those Ritz vectors are multiplied once with float64
 accumulation and a Rayleigh--Ritz step gives Ritz values of the *stored* matrix whose
-errors are bounded by ``||R||^2 / gap`` (C.-K. Li and R.-C. Li's quadratic bound,
-the ``k + 1``-th value standing for the rest of the spectrum); up to two float64
+errors are bounded by ``||R||^2 / gap`` (C.-K. Li and R.-C. Li's quadratic bound;
+the gap to the rest of the spectrum bounded below through the converged ``k + 1``-th
+value, or through the threshold of :func:`eigvals_above`); up to two float64
 residual-expansion steps lower ``||R||`` when needed.  The eigenvalues are certified to
 ``max(tol, 1e-10)`` relative, the eigenvectors are accurate to the float32 level
 (residuals ~1e-6 ``||A||``).  When the bound cannot be met (or ``which="BE"``) the
