@@ -646,20 +646,27 @@ def _solve_mixed(op: _Operator, k: int, which: str, tol: float, maxiter: int, m:
     return th[:k], Y[:, :k], res[:k], thr
 
 
-def _no_convergence(theta, Y, res, thr, info, restarts, op, t0) -> None:
-    ok = res <= thr
-    # the solver works on scale * A: report A's values (exact power-of-2 division)
-    theta, res, thr = theta / op.scale, res / op.scale, thr / op.scale
-    info.iterations = restarts
+def _record(info: EigshInfo, op: _Operator, res: np.ndarray, thr: np.ndarray,
+            t0: float) -> None:
+    """Fill ``info`` with the operator's counters and the final residuals/thresholds
+    (already in A's units), the number converged and the elapsed time."""
     info.n_products = op.n_vectors
     info.n_block_products = op.n_blocks
     info.n_accurate_products = op.n_accurate
     info.product_time = op.time
     info.residuals = res
     info.tolerances = thr
-    info.converged = False
-    info.n_converged = int(np.count_nonzero(ok))
+    info.n_converged = int(np.count_nonzero(res <= thr))
     info.time = time.perf_counter() - t0
+
+
+def _no_convergence(theta, Y, res, thr, info, restarts, op, t0) -> None:
+    ok = res <= thr
+    # the solver works on scale * A: report A's values (exact power-of-2 division)
+    theta, res, thr = theta / op.scale, res / op.scale, thr / op.scale
+    info.iterations = restarts
+    _record(info, op, res, thr, t0)
+    info.converged = False
     raise EigshNoConvergence(
         f"eigsh: no convergence after {restarts - 1} restarts (maxiter); "
         f"{info.n_converged} of {theta.size} eigenpairs converged",

@@ -68,7 +68,7 @@ import numpy as np
 
 from ._adapters import _probe_vectors, as_operator
 from ._krylov import (_EPS, EigshInfo, EigshNoConvergence, _priority, _random_block,
-                      _serial, _solve, _solve_dense, _solve_mixed)
+                      _record, _serial, _solve, _solve_dense, _solve_mixed)
 from ._random import Key, SeedLike, as_key
 from ._threads import thread_limit
 from ._validation import (check_array, check_bool, check_choice, check_int, check_memory,
@@ -343,15 +343,8 @@ def eigsh(A: Any, k: int = 6, M: Any = None, sigma: float | None = None, which: 
     lam, X, res, thr = lam[o], X[:, o], res[o], thr[o]
     # undo the power-of-2 scaling (exact)
     lam, res, thr = lam / op.scale, res / op.scale, thr / op.scale
-    info.n_products = op.n_vectors
-    info.n_block_products = op.n_blocks
-    info.n_accurate_products = op.n_accurate
-    info.product_time = op.time
-    info.residuals = res
-    info.tolerances = thr
-    info.n_converged = int(np.count_nonzero(res <= thr))
+    _record(info, op, res, thr, t0)
     info.converged = info.n_converged == k
-    info.time = time.perf_counter() - t0
     out: tuple = (lam, np.ascontiguousarray(X)) if return_eigenvectors else (lam,)
     if return_info:
         out = out + (info,)
