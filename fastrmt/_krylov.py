@@ -305,6 +305,19 @@ def _more_copies(th: np.ndarray, thr: np.ndarray, which: str, b: int,
     return need
 
 
+def _rayleigh_ritz(X: np.ndarray, AX: np.ndarray, which: str, keep: int, nt: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Rayleigh--Ritz on span(X) (orthonormal X, its products AX): the ``keep`` most
+    wanted Ritz values, vectors, their products and residuals ``A y - theta y``."""
+    H = _gemm.tmm(X, AX, nt)
+    th, s = _eigh(0.5 * (H + H.T))
+    o = _priority(th, which)[:keep]
+    th, s = th[o], s[:, o]
+    Y = _gemm.mm(X, s, nt)
+    AY = _gemm.mm(AX, s, nt)
+    return th, Y, AY, AY - Y * th
+
+
 def _colnorms(X: np.ndarray) -> np.ndarray:
     return np.sqrt(np.einsum("ij,ij->j", X, X))
 
@@ -485,14 +498,7 @@ def _solve(op: _Operator, k: int, which: str, tol: float, maxiter: int, m: int, 
             # ---- refresh: fresh products of the wanted Ritz vectors
             info.refreshes += 1
             AYa = op.product(Y, accurate=True)
-            Hy = _gemm.tmm(Y, AYa, nt)
-            Hy = 0.5 * (Hy + Hy.T)
-            th, s = _eigh(Hy)
-            o = _priority(th, which)
-            th, s = th[o], s[:, o]
-            Y = _gemm.mm(Y, s, nt)
-            AY = _gemm.mm(AYa, s, nt)
-            R = AY - Y * th
+            th, Y, AY, R = _rayleigh_ritz(Y, AYa, which, Y.shape[1], nt)
             res = _colnorms(R)
             anorm = max(anorm, float(np.max(np.abs(th))))
             thr = thresholds(th)
@@ -594,13 +600,7 @@ def _solve_mixed(op: _Operator, k: int, which: str, tol: float, maxiter: int, m:
     X, AX = Y, op.product(Y, accurate=True)
     for step in range(1 + _MIXED_EXPANSIONS):
         # Rayleigh--Ritz on span(X) with float64-accumulated products
-        Hy = _gemm.tmm(X, AX, nt)
-        th, s = _eigh(0.5 * (Hy + Hy.T))
-        o = _priority(th, which)[:kk]
-        th, s = th[o], s[:, o]
-        Y = _gemm.mm(X, s, nt)
-        AY = _gemm.mm(AX, s, nt)
-        R = AY - Y * th
+        th, Y, AY, R = _rayleigh_ritz(X, AX, which, kk, nt)
         res = _colnorms(R)
         kth = _key(th, which)
         # values short of the threshold need only be certified on their side (one
