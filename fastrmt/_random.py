@@ -36,13 +36,14 @@ from typing import Any, Union
 import numpy as np
 
 __all__ = ["Key", "SeedLike", "as_key", "STREAM_NOISE", "STREAM_BASIS", "STREAM_SOLVER",
-           "STREAM_SIGNAL"]
+           "STREAM_SIGNAL", "STREAM_NULL"]
 
 # Stream identifiers: the 4th counter word of Philox.
 STREAM_NOISE = 0
 STREAM_BASIS = 1
 STREAM_SOLVER = 2
 STREAM_SIGNAL = 3
+STREAM_NULL = 4  # pure-noise reference matrices (fastrmt.shrinkage.noise_floor)
 
 
 @dataclass(frozen=True)

@@ -186,3 +186,26 @@ def digits_split():
     idx = np.arange(X.shape[0])
     test = idx % 4 == 0
     return X[~test], y[~test], X[test], y[test]
+
+
+# ----------------------------------------------------------------------------------
+# Shrinkage (fastrmt.shrinkage): the pair sums written as dense numpy matrices
+# ----------------------------------------------------------------------------------
+def rie_eigenvalues(lam, sigma, eta):
+    lam = np.asarray(lam, dtype=np.float64)
+    z = lam[:, None] - lam[None, :] - 1j * eta
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g = np.where(np.eye(lam.size, dtype=bool), 0.0, 1.0 / z)
+    return lam - 2 * sigma ** 2 * np.real(g).sum(axis=1)
+
+
+def rie_singular_values(s, shape, sigma, eta):
+    s = np.asarray(s, dtype=np.float64)
+    p, q = min(shape), max(shape)
+    off = ~np.eye(s.size, dtype=bool)
+    d = s[:, None] - s[None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pv = np.where(off, d / (d * d + eta * eta), 0.0)
+        mirror = np.where(off, 1.0 / (s[:, None] + s[None, :]), 0.0)
+    xi = s - sigma ** 2 * ((q - p) / s + pv.sum(axis=1) + mirror.sum(axis=1))
+    return np.maximum(xi, 0.0)
