@@ -22,12 +22,14 @@ from .freeprob import (EigenvaluePrediction, bulk_support, classical_locations, 
                        tracy_widom_width)
 from .sampling import DISTRIBUTIONS, wigner, wigner_spec
 from .signals import Signal, bulk_law, bulk_quantiles, make_signal
-from .weights import analyze_weights, prune_file, prune_weights
+from .pruning import prune_file, prune_weights
+from .weights import analyze_model, analyze_weights
 
 __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    "analyze_model",
     "analyze_weights",
     "prune_file",
     "prune_weights",
@@ -74,7 +76,8 @@ __all__ = [
 
 # Modules whose ``_warmup()`` compiles their kernels; see :func:`warmup`.
 _WARMUP_MODULES = ["fastrmt.sampling", "fastrmt.signals", "fastrmt.operators", "fastrmt.freeprob",
-                   "fastrmt.eigensolver", "fastrmt.weights"]
+                   "fastrmt.eigensolver", "fastrmt.weights", "fastrmt.shrinkage",
+                   "fastrmt.heavytail"]
 
 
 def warmup(verbose: bool = False) -> None:

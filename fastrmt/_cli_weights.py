@@ -43,13 +43,13 @@ def _threads(text: str) -> int:
 
 
 def _keep(text: str) -> str | int:
-    if text == "outliers":
+    if text in ("signal", "outliers"):
         return text
     try:
         v = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"--keep must be 'outliers' or a rank (int >= 0), got {text!r}") from None
+            f"--keep must be 'signal', 'outliers' or a rank (int >= 0), got {text!r}") from None
     if v < 0:
         raise argparse.ArgumentTypeError(f"--keep rank must be >= 0, got {v}")
     return v
@@ -62,6 +62,50 @@ def _share(text: str) -> float:
         raise argparse.ArgumentTypeError(f"invalid share {text!r}") from None
     if not 0.0 <= v <= 1.0:
         raise argparse.ArgumentTypeError(f"--bulk-share must be in [0, 1], got {v}")
+    return v
+
+
+def _ratio(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--ratio must be a number, got {text!r}") from None
+    if not 0.0 < v <= 1.0:
+        raise argparse.ArgumentTypeError(f"--ratio must be in (0, 1], got {v}")
+    return v
+
+
+def _count(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--target-params must be an integer, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"--target-params must be >= 0, got {v}")
+    return v
+
+
+def _max_change(text: str) -> float | None:
+    if text.lower() == "none":
+        return None
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--max-change must be a number or 'none', got {text!r}") from None
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"--max-change must be in [0, 1], got {v}")
+    return v
+
+
+def _sigma(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--sigma must be a number, got {text!r}") from None
+    if not (v >= 0.0 and v < float("inf")):
+        raise argparse.ArgumentTypeError(f"--sigma must be finite and >= 0, got {v}")
     return v
 
 
@@ -97,7 +141,10 @@ def add_analyze_parser(subparsers) -> argparse.ArgumentParser:
         "analyze", help="noise level, outliers and de-noised spikes of every 2-D layer",
         description="Random-matrix analysis of the 2-D layers of a weight file "
                     "(.npy, .npz, .safetensors, .pt/.pth): per layer the noise level sigma, "
-                    "the bulk edge, the outliers beyond it and their de-noised values.")
+                    "the bulk edge, the outliers beyond it and their de-noised values, and "
+                    "WeightWatcher's heavy-tail metrics (alpha, alpha_weighted, stable rank, "
+                    "log spectral norm). Layers with a short side below 32 are listed "
+                    "without a model (see the note column).")
     p.add_argument("file", help="weight file")
     _common(p)
     p.add_argument("--model", choices=MODELS, default="auto",
@@ -121,20 +168,39 @@ def add_analyze_parser(subparsers) -> argparse.ArgumentParser:
 def add_prune_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``prune FILE --out FILE2 ...`` on an argparse ``subparsers`` object."""
     p = subparsers.add_parser(
-        "prune", help="keep the signal part (outliers) of every 2-D layer",
-        description="Replace every 2-D layer by its signal part: the singular components "
-                    "beyond the noise bulk (optionally shrunk, optionally plus a share of "
-                    "the bulk). Writes the same format; never overwrites the input.")
+        "prune", help="low-rank layers with the rank their signal needs",
+        description="Replace every 2-D layer by the leading singular components its "
+                    "signal needs: by default those the rotationally invariant estimator "
+                    "shows to carry signal above the noise (outliers plus part of the "
+                    "bulk); a layer with none is left unchanged and reported. --ratio or "
+                    "--target-params sets a global budget split across layers by the same "
+                    "estimate. Writes the same format; never overwrites the input.")
     p.add_argument("file", help="input weight file")
     p.add_argument("--out", required=True, metavar="FILE2",
                    help="output file (same format as the input)")
     _common(p)
-    p.add_argument("--keep", type=_keep, default="outliers",
-                   help="'outliers' (default) or a rank to keep per layer")
+    p.add_argument("--keep", type=_keep, default="signal",
+                   help="'signal' (default: the estimator's rank), 'outliers' (beyond the "
+                        "bulk edge only) or a rank to keep per layer")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--ratio", type=_ratio, default=None,
+                        help="global budget: fraction of the pruned layers' parameters "
+                             "kept (factored form), split across layers by the estimate")
+    budget.add_argument("--target-params", type=_count, default=None,
+                        help="global budget as a parameter count")
+    p.add_argument("--max-change", type=_max_change, default=0.1,
+                   help="with the default --keep signal and no budget: the largest relative "
+                        "change ||W - W_pruned||_F / ||W||_F per layer (default 0.1; the "
+                        "rank is raised until it holds); 'none': the signal rank alone")
+    p.add_argument("--sigma", type=_sigma, default=None,
+                   help="per-entry noise level for every layer (default: estimated per "
+                        "layer from its bulk)")
     p.add_argument("--shrink", nargs="?", const="optimal", default="none",
-                   choices=("none", "optimal", "denoised"),
-                   help="shrink the kept outliers: optimal (Gavish-Donoho, the default when "
-                        "the flag is given alone) or denoised (BGN signal values)")
+                   choices=("none", "rie", "optimal", "denoised"),
+                   help="values of the kept components: none (observed, default), rie "
+                        "(de-noised, every component), optimal (Gavish-Donoho, outliers "
+                        "only; the default when the flag is given alone) or denoised (BGN "
+                        "signal values, outliers only)")
     p.add_argument("--bulk-share", type=_share, default=0.0,
                    help="also keep this share of the bulk components (0..1)")
     p.add_argument("--min-dim", type=int, default=32,
@@ -208,11 +274,13 @@ def _analyze(args: argparse.Namespace) -> int:
 
 def _prune(args: argparse.Namespace) -> int:
     from ._files import check_file
-    from .weights import prune_file
+    from .pruning import prune_file
 
     try:
         check_file("--out", args.out, overwrite=args.overwrite, inputs=[args.file])
         rep = prune_file(args.file, args.out, keep=args.keep, shrink=args.shrink,
+                         ratio=args.ratio, target_params=args.target_params, sigma=args.sigma,
+                         max_change=args.max_change,
                          bulk_share=args.bulk_share, overwrite=args.overwrite,
                          method=args.method, margin=args.margin, min_dim=args.min_dim,
                          n_threads=args.threads, progress=_progress(args.quiet))

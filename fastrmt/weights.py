@@ -81,6 +81,30 @@ size was measured where the two paths cost the same on the reference machine (2 
 ``benchmarks/bench_weights.py`` times both); beyond it the ``p^2 q + p^3`` of the full
 spectrum grows faster than the Lanczos products (Lanczos must also converge a few bulk-edge eigenvalues to certify that
 no outlier is missed, which is what makes it slow at moderate sizes).
+
+Heavy-tail metrics (WeightWatcher's)
+------------------------------------
+Every record also carries the metrics of :mod:`fastrmt.heavytail`, computed from the
+singular values of ``W`` itself (the ESD of ``W^T W``, whatever the model: for a
+``"wigner"`` layer they are computed on top of the symmetric part's eigenvalues):
+``alpha`` (power-law exponent of the ESD tail, Clauset-Shalizi-Newman with
+WeightWatcher's conventions), ``alpha_xmin``, ``alpha_ks`` (KS distance),
+``alpha_n_tail``, ``alpha_weighted = alpha log10(lambda_max)``, ``stable_rank =
+||W||_F^2 / ||W||_2^2`` and ``log_spectral_norm = log10(||W||_2^2)``.  ``alpha`` needs
+the whole spectrum and at least ``heavytail.MIN_EVALS = 50`` eigenvalues: on the
+Lanczos path (outliers only) and for smaller layers it is NaN and ``note`` says why;
+``stable_rank`` and ``log_spectral_norm`` are always computed (on the Lanczos path from
+``||W||_F`` and the largest singular value).
+
+Small layers
+------------
+With ``model="auto"``, a layer whose short side is below ``min_dim`` (default
+``MIN_DIM = 32``, the default of ``prune``'s ``min_dim`` too) gets no asymptotic model:
+its record has ``model = "none"``, NaN noise level, edge and threshold, no outliers, and
+``note = "min(n, m) = 10 < 32: asymptotic model not applied"`` (it is listed, never
+silently dropped; its stable rank and spectral norm are still given).  An explicit
+``model="mp"``/``"wigner"`` is applied at any size, with a warning in ``note``
+(pruning does so: it analyses with ``model="mp"`` and copies small layers itself).
 """
 from __future__ import annotations
 
@@ -89,7 +113,6 @@ import io
 import json
 import math
 import os
-import stat
 import sys
 import time
 from dataclasses import dataclass, field
@@ -99,7 +122,8 @@ import numpy as np
 
 from ._threads import thread_limit
 from ._validation import check_bool, check_choice, check_int, check_probabilities, check_real
-from ._weights_io import WeightsFile, WeightsFileError, from_mapping, load_file, save_file
+from ._weights_io import WeightsFile, WeightsFileError, from_mapping, load_file
+from .heavytail import MIN_EVALS, _metrics as _heavy_tail
 from .measures import MarchenkoPastur, Semicircle
 
 __all__ = [
@@ -108,13 +132,11 @@ __all__ = [
     "METHODS",
     "LayerReport",
     "WeightsReport",
-    "LayerPrune",
-    "PruneReport",
     "WeightsFileError",
     "analyze_matrix",
     "analyze_weights",
-    "prune_weights",
-    "prune_file",
+    "analyze_model",
+    "MIN_DIM",
     "mp_quantile",
     "mp_density",
     "bgn_outlier",
@@ -129,6 +151,7 @@ SIGMA_SUBSAMPLE = 1024
 METHODS = ("bema", "median")
 MODELS = ("auto", "mp", "wigner")
 SOLVERS = ("auto", "svd", "lanczos")
+MIN_DIM = 32  # model="auto": no asymptotic model below this short side (module docstring)
 _BEMA_ALPHA = 0.2
 _FLOOR = 1e-7  # values below 1e-7 ||W||_F are numerical zeros (Gram rounding), not outliers
 
@@ -338,6 +361,12 @@ class LayerReport:
     ``"wigner"`` both are the eigenvector overlap).  ``spectrum`` holds the whole computed
     spectrum (None when only the outliers were computed) and is left out of
     :meth:`to_dict`.
+
+    ``alpha`` ... ``log_spectral_norm`` are WeightWatcher's heavy-tail metrics of ``W``
+    (:mod:`fastrmt.heavytail`; NaN when not computed).  ``model`` is ``"none"`` for a
+    layer too small for the asymptotic model (noise level, edge and threshold NaN, no
+    outliers).  ``note`` says why something was not computed or is unreliable ("" when
+    all is well).  :meth:`to_dict` writes NaN as None (strict JSON).
     """
 
     name: str
@@ -363,29 +392,57 @@ class LayerReport:
     spectrum: np.ndarray | None = field(default=None, repr=False)
     bulk_scale: float = 0.0  # kappa = sigma sqrt(q) ("mp") or sigma_s sqrt(n) ("wigner")
     ratio: float = 1.0       # c = p / q ("mp")
+    alpha: float = math.nan              # power-law exponent of the ESD tail
+    alpha_xmin: float = math.nan         # start of the fitted tail (an eigenvalue of W^T W)
+    alpha_ks: float = math.nan           # KS distance of the tail to the fitted law
+    alpha_n_tail: int = 0                # eigenvalues in the fitted tail
+    alpha_weighted: float = math.nan     # alpha * log10(lambda_max)
+    stable_rank: float = math.nan        # ||W||_F^2 / ||W||_2^2
+    log_spectral_norm: float = math.nan  # log10(lambda_max) = log10(||W||_2^2)
+    note: str = ""
 
     def to_dict(self, top: int | None = None) -> dict[str, Any]:
-        """Plain-Python dict (JSON-ready); ``top`` limits the outlier lists."""
+        """Plain-Python dict (strict-JSON-ready: NaN as None); ``top`` limits the outlier
+        lists."""
         sl = slice(None) if top is None else slice(0, top)
         return {
             "name": self.name, "shape": list(self.shape),
             "matrix_shape": list(self.matrix_shape), "model": self.model,
-            "solver": self.solver, "method": self.method, "sigma": self.sigma,
-            "sigma_err": self.sigma_err, "sigma_estimates": dict(self.sigma_estimates),
-            "bulk_edge": self.bulk_edge, "tw_scale": self.tw_scale, "margin": self.margin,
-            "threshold": self.threshold, "n_outliers": self.n_outliers,
-            "n_uncertain": self.n_uncertain,
-            "outliers": [float(v) for v in self.outliers[sl]],
-            "signal": [float(v) for v in self.signal[sl]],
-            "overlap_left": [float(v) for v in self.overlap_left[sl]],
-            "overlap_right": [float(v) for v in self.overlap_right[sl]],
+            "solver": self.solver, "method": self.method, "sigma": _num(self.sigma),
+            "sigma_err": _num(self.sigma_err),
+            "sigma_estimates": {k: _num(v) for k, v in self.sigma_estimates.items()},
+            "bulk_edge": _num(self.bulk_edge), "tw_scale": _num(self.tw_scale),
+            "margin": self.margin, "threshold": _num(self.threshold),
+            "n_outliers": self.n_outliers, "n_uncertain": self.n_uncertain,
+            "outliers": [_num(v) for v in self.outliers[sl]],
+            "signal": [_num(v) for v in self.signal[sl]],
+            "overlap_left": [_num(v) for v in self.overlap_left[sl]],
+            "overlap_right": [_num(v) for v in self.overlap_right[sl]],
+            "alpha": _num(self.alpha), "alpha_xmin": _num(self.alpha_xmin),
+            "alpha_ks": _num(self.alpha_ks), "alpha_n_tail": self.alpha_n_tail,
+            "alpha_weighted": _num(self.alpha_weighted),
+            "stable_rank": _num(self.stable_rank),
+            "log_spectral_norm": _num(self.log_spectral_norm), "note": self.note,
             "time": self.time,
         }
 
 
+def _num(v: float) -> float | None:
+    """A float for JSON: None for NaN and inf (``json.dumps(..., allow_nan=False)``)."""
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+def _fmt(v: float, spec: str, empty: str = "") -> str:
+    """``format(v, spec)``, or ``empty`` for NaN/inf (CSV cells and table columns)."""
+    return format(v, spec) if math.isfinite(v) else empty
+
+
 _CSV_FIELDS = ["name", "shape", "model", "solver", "method", "sigma", "sigma_err",
                "bulk_edge", "threshold", "n_outliers", "n_uncertain", "top_outliers",
-               "top_signal", "top_overlap_left", "top_overlap_right", "time"]
+               "top_signal", "top_overlap_left", "top_overlap_right", "time", "alpha",
+               "alpha_xmin", "alpha_ks", "alpha_n_tail", "alpha_weighted", "stable_rank",
+               "log_spectral_norm", "note"]
 
 
 @dataclass
@@ -420,21 +477,25 @@ class WeightsReport:
                             for n, s, why in self.skipped]}
 
     def to_json(self, **kwargs: Any) -> str:
-        return json.dumps(self.to_dict(), **kwargs)
+        """Strict JSON (NaN and inf written as null)."""
+        return json.dumps(self.to_dict(), allow_nan=False, **kwargs)
 
     def to_csv(self, path: str | os.PathLike | None = None, top: int = 5) -> str:
-        """CSV text, one row per layer (top ``top`` outliers joined by ';'); written to
-        ``path`` too when given."""
+        """CSV text, one row per layer (top ``top`` outliers joined by ';'; NaN as an
+        empty cell); written to ``path`` too when given."""
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(_CSV_FIELDS)
         for r in self.layers:
             j = lambda a: ";".join(f"{v:.6g}" for v in a[:top])  # noqa: E731
             w.writerow([r.name, "x".join(map(str, r.matrix_shape)), r.model, r.solver,
-                        r.method, f"{r.sigma:.6g}", f"{r.sigma_err:.3g}",
-                        f"{r.bulk_edge:.6g}", f"{r.threshold:.6g}", r.n_outliers,
+                        r.method, _fmt(r.sigma, ".6g"), _fmt(r.sigma_err, ".3g"),
+                        _fmt(r.bulk_edge, ".6g"), _fmt(r.threshold, ".6g"), r.n_outliers,
                         r.n_uncertain, j(r.outliers), j(r.signal), j(r.overlap_left),
-                        j(r.overlap_right), f"{r.time:.4f}"])
+                        j(r.overlap_right), f"{r.time:.4f}", _fmt(r.alpha, ".6g"),
+                        _fmt(r.alpha_xmin, ".6g"), _fmt(r.alpha_ks, ".4g"), r.alpha_n_tail,
+                        _fmt(r.alpha_weighted, ".6g"), _fmt(r.stable_rank, ".6g"),
+                        _fmt(r.log_spectral_norm, ".6g"), r.note])
         text = buf.getvalue()
         if path is not None:
             with open(path, "w", newline="") as fh:
@@ -442,17 +503,23 @@ class WeightsReport:
         return text
 
     def table(self, top: int = 3) -> str:
-        """The per-layer table printed by ``fastrmt analyze``."""
+        """The per-layer table printed by ``fastrmt analyze`` (NaN shown as "-"; the
+        last column, ``note``, only when some layer has one)."""
         rows = [("layer", "shape", "model", "sigma", "+-", "bulk edge", "#out",
-                 "top outliers", "time")]
+                 "top outliers", "alpha", "alpha_w", "st.rank", "log|W|2^2", "time",
+                 "note")]
         for r in self.layers:
             rows.append((r.name, "x".join(map(str, r.matrix_shape)), r.model,
-                         f"{r.sigma:.4g}", f"{r.sigma_err:.1g}", f"{r.bulk_edge:.4g}",
-                         str(r.n_outliers),
+                         _fmt(r.sigma, ".4g", "-"), _fmt(r.sigma_err, ".1g", "-"),
+                         _fmt(r.bulk_edge, ".4g", "-"), str(r.n_outliers),
                          " ".join(f"{v:.4g}" for v in r.outliers[:top]) or "-",
-                         f"{r.time:.3f}s"))
+                         _fmt(r.alpha, ".3f", "-"), _fmt(r.alpha_weighted, ".3f", "-"),
+                         _fmt(r.stable_rank, ".4g", "-"),
+                         _fmt(r.log_spectral_norm, ".3f", "-"), f"{r.time:.3f}s", r.note))
+        if not any(r.note for r in self.layers):
+            rows = [row[:-1] for row in rows]
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-        lines = ["  ".join(cell.ljust(w) if i in (0, 1, 2, 7) else cell.rjust(w)
+        lines = ["  ".join(cell.ljust(w) if i in (0, 1, 2, 7, 13) else cell.rjust(w)
                            for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
                  for row in rows]
         lines.insert(1, "-" * len(lines[0]))
@@ -476,8 +543,9 @@ def _check_common(method: str, margin: float, model: str, solver: str) -> tuple:
 
 def analyze_matrix(W: np.ndarray, *, name: str = "array", method: str = "bema",
                    margin: float = 3.0, model: str = "auto", solver: str = "auto",
+                   min_dim: int = MIN_DIM, heavy_tail: bool = True,
                    n_threads: int | None = None) -> LayerReport:
-    """Noise level, outliers and de-noised spikes of one weight matrix.
+    """Noise level, outliers, de-noised spikes and heavy-tail metrics of one weight matrix.
 
     Parameters
     ----------
@@ -491,10 +559,18 @@ def analyze_matrix(W: np.ndarray, *, name: str = "array", method: str = "bema",
         ``C`` in ``threshold = bulk_edge + C * tw_scale`` (Tracy-Widom units, >= 0).
     model : {"auto", "mp", "wigner"}
         ``"auto"``: ``"wigner"`` (symmetric part) for a square matrix, ``"mp"`` (singular
-        values) otherwise.  ``"wigner"`` needs a square matrix.
+        values) otherwise, and no model (``"none"``) when ``min(n, m) < min_dim``.
+        ``"wigner"`` needs a square matrix.
     solver : {"auto", "svd", "lanczos"}
         ``"auto"``: full spectrum by LAPACK when ``min(n, m) <= LANCZOS_MIN_DIM``, block
         Lanczos for the outliers only above.
+    min_dim : int, default MIN_DIM = 32
+        Smallest short side to which ``model="auto"`` applies an asymptotic model (>= 2);
+        below it the record has ``model="none"`` and a ``note``.  An explicit ``model``
+        is applied at any size (with a ``note``).
+    heavy_tail : bool, default True
+        Compute the heavy-tail metrics (``alpha``, ``stable_rank``...; module
+        docstring).  For a ``"wigner"`` layer this costs one more spectrum (of ``W^T W``).
     n_threads : None or int
         Threads for BLAS/LAPACK and the solver (None = all cores).
 
@@ -503,6 +579,8 @@ def analyze_matrix(W: np.ndarray, *, name: str = "array", method: str = "bema",
     LayerReport
     """
     method, margin, model, solver = _check_common(method, margin, model, solver)
+    min_dim = check_int("min_dim", min_dim, min_value=2)
+    heavy_tail = check_bool("heavy_tail", heavy_tail)
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, got {type(name).__name__}")
     A = np.asarray(W)
@@ -515,20 +593,72 @@ def analyze_matrix(W: np.ndarray, *, name: str = "array", method: str = "bema",
     if not np.all(np.isfinite(A)):
         raise ValueError(f"layer {name!r} contains NaN or inf weights")
     n, m = A.shape
+    small = min(n, m) < min_dim
     if model == "auto":
-        model = "wigner" if n == m else "mp"
+        model = "none" if small else ("wigner" if n == m else "mp")
     if model == "wigner" and n != m:
         raise ValueError(f"model='wigner' needs a square matrix, got shape {A.shape}")
     use_lanczos = solver == "lanczos" or (solver == "auto" and min(n, m) > LANCZOS_MIN_DIM)
     t0 = time.perf_counter()
     with thread_limit(n_threads) as nt:
         A = np.ascontiguousarray(A, dtype=np.float64)
-        if model == "mp":
+        if model == "none":
+            rec = _analyze_none(A, name, method, margin)
+            rec.note = f"min(n, m) = {min(n, m)} < {min_dim}: asymptotic model not applied"
+        elif model == "mp":
             rec = _analyze_mp(A, name, method, margin, use_lanczos, nt)
         else:
             rec = _analyze_wigner(A, name, method, margin, use_lanczos, nt)
+        if small and model != "none":
+            rec.note = (f"min(n, m) = {min(n, m)} < {min_dim}: the asymptotic model is "
+                        "unreliable")
+        if heavy_tail:
+            _add_heavy_tail(rec, A, nt)
     rec.time = time.perf_counter() - t0
     return rec
+
+
+def _analyze_none(A: np.ndarray, name: str, method: str, margin: float) -> LayerReport:
+    """The record of a layer too small for the asymptotic model: its spectrum only."""
+    n, m = A.shape
+    B = A if n <= m else A.T
+    nan, empty = math.nan, np.empty(0)
+    return LayerReport(name=name, shape=(n, m), matrix_shape=(n, m), model="none",
+                       solver="svd", method=method, sigma=nan, sigma_err=nan,
+                       sigma_estimates={}, bulk_edge=nan, tw_scale=nan, margin=margin,
+                       threshold=nan, n_outliers=0, n_uncertain=0, outliers=empty,
+                       signal=empty.copy(), overlap_left=empty.copy(),
+                       overlap_right=empty.copy(), time=0.0, spectrum=_singular_values(B),
+                       bulk_scale=0.0, ratio=B.shape[0] / B.shape[1])
+
+
+def _add_heavy_tail(rec: LayerReport, A: np.ndarray, nt: int) -> None:
+    """Fill the heavy-tail metrics of ``rec`` (:mod:`fastrmt.heavytail`) from ``W = A``.
+
+    They are defined on the singular values of ``W`` whatever the model: the computed
+    spectrum for ``"mp"``/``"none"``, one more spectrum for ``"wigner"``.  On the Lanczos
+    path only ``||W||_F`` and the largest singular value are known (the outliers, or one
+    more Lanczos solve when there is none; for ``"wigner"`` always one more solve).
+    """
+    n, m = A.shape
+    B = A if n <= m else A.T
+    if rec.spectrum is not None:
+        s = rec.spectrum if rec.model != "wigner" else _singular_values(B)
+        ht = _heavy_tail(s, True, None, MIN_EVALS)
+    else:
+        if rec.model == "mp" and rec.n_outliers:
+            top = rec.outliers[:1]
+        else:
+            Bt = np.ascontiguousarray(B.T)
+            vals, _ = _sym_top(lambda x: B @ (Bt @ x), B.shape[0], threshold=None, k=1,
+                               vectors=False, n_threads=nt)
+            top = np.sqrt(np.maximum(vals[:1], 0.0))
+        ht = _heavy_tail(top, False, float(np.vdot(A, A)), MIN_EVALS)
+    rec.alpha, rec.alpha_xmin, rec.alpha_ks = ht.alpha, ht.alpha_xmin, ht.alpha_ks
+    rec.alpha_n_tail, rec.alpha_weighted = ht.alpha_n_tail, ht.alpha_weighted
+    rec.stable_rank, rec.log_spectral_norm = ht.stable_rank, ht.log_spectral_norm
+    if ht.note:
+        rec.note = f"{rec.note}; {ht.note}" if rec.note else ht.note
 
 
 def _analyze_mp(A: np.ndarray, name: str, method: str, margin: float,
@@ -692,6 +822,7 @@ def _progress_fn(progress: bool | Callable[[int, int, str], None]):
 def analyze_weights(source: str | os.PathLike | np.ndarray | Mapping[str, Any], *,
                     method: str = "bema", margin: float = 3.0, model: str = "auto",
                     solver: str = "auto", layers: Sequence[str] | None = None,
+                    min_dim: int = MIN_DIM, heavy_tail: bool = True,
                     n_threads: int | None = None,
                     progress: bool | Callable[[int, int, str], None] = False) -> WeightsReport:
     """Analyse every 2-D layer of a weight file, array or state dict.
@@ -702,9 +833,11 @@ def analyze_weights(source: str | os.PathLike | np.ndarray | Mapping[str, Any], 
         A ``.npy``/``.npz``/``.safetensors``/``.pt``/``.pth`` file (see
         :mod:`fastrmt._weights_io` for which tensors become layers: 2-D as stored,
         convolution kernels ``(out, in, k...)`` as ``(out, in * prod(k))``, 0-D/1-D skipped),
-        one array, or a mapping ``name -> array`` (NumPy arrays or torch tensors).
-    method, margin, model, solver, n_threads
-        As in :func:`analyze_matrix`.
+        one array, or a mapping ``name -> array`` (NumPy arrays or torch tensors; for a
+        torch module see :func:`analyze_model`).
+    method, margin, model, solver, min_dim, heavy_tail, n_threads
+        As in :func:`analyze_matrix` (layers below ``min_dim`` are listed with
+        ``model="none"`` and a ``note``, not dropped).
     layers : sequence of str, optional
         Only these layer names (default: every 2-D layer).
     progress : bool or callable
@@ -721,6 +854,8 @@ def analyze_weights(source: str | os.PathLike | np.ndarray | Mapping[str, Any], 
         The file is missing, unreadable, has no 2-D tensor, or a layer holds NaN/inf.
     """
     method, margin, model, solver = _check_common(method, margin, model, solver)
+    min_dim = check_int("min_dim", min_dim, min_value=2)
+    heavy_tail = check_bool("heavy_tail", heavy_tail)
     show = _progress_fn(progress)
     t0 = time.perf_counter()
     wf = _as_weights_file(source)
@@ -736,11 +871,61 @@ def analyze_weights(source: str | os.PathLike | np.ndarray | Mapping[str, Any], 
         if mdl == "wigner" and mat.shape[0] != mat.shape[1]:
             mdl = "mp"
         rec = analyze_matrix(mat, name=nm, method=method, margin=margin, model=mdl,
-                             solver=solver, n_threads=n_threads)
+                             solver=solver, min_dim=min_dim, heavy_tail=heavy_tail,
+                             n_threads=n_threads)
         rec.shape = tuple(wf.tensors[nm].shape)
         out.append(rec)
     return WeightsReport(source=wf.source, layers=out, skipped=list(wf.skipped), method=method,
                          margin=margin, time=time.perf_counter() - t0)
+
+
+def _is_torch_module(obj: Any) -> bool:
+    """True for a ``torch.nn.Module`` (checked without importing torch for other objects)."""
+    if not any(cls.__module__.startswith("torch") for cls in type(obj).__mro__):
+        return False
+    import torch
+
+    return isinstance(obj, torch.nn.Module)
+
+
+def analyze_model(model: Any, /, **kwargs: Any) -> WeightsReport:
+    """:func:`analyze_weights` of an in-memory model.
+
+    Parameters
+    ----------
+    model : torch.nn.Module or mapping
+        A PyTorch module (its ``state_dict()``: parameters and buffers, detached and
+        copied to CPU NumPy; float16/bfloat16 as float32), or a mapping ``name -> array``
+        (NumPy arrays or torch tensors).  PyTorch is imported only when given a torch
+        object.  Which tensors become layers is as for files (2-D as stored, ``nn.Linear``
+        is ``(out, in)``; conv kernels as ``(out, in * prod(k))``; 0-D/1-D and integer
+        tensors listed as skipped).
+    **kwargs
+        Any keyword of :func:`analyze_weights` (``method``, ``margin``, ``model``,
+        ``solver``, ``layers``, ``min_dim``, ``heavy_tail``, ``n_threads``, ``progress``).
+
+    Returns
+    -------
+    WeightsReport
+        ``source`` is ``"<ClassName>"`` for a module, ``"<memory>"`` for a mapping.
+
+    Raises
+    ------
+    TypeError
+        ``model`` is neither a torch module nor a mapping (or a value is not array-like).
+    WeightsFileError
+        No 2-D floating-point tensor, or a layer holds NaN/inf.
+    """
+    if _is_torch_module(model):
+        state = model.state_dict()
+        wf = from_mapping(state, source=f"<{type(model).__name__}>")
+    elif isinstance(model, Mapping):
+        wf = from_mapping(model)
+    else:
+        raise TypeError("model must be a torch.nn.Module or a mapping of name to array "
+                        f"(use analyze_weights for files and arrays), got "
+                        f"{type(model).__name__}")
+    return analyze_weights(wf, **kwargs)
 
 
 def _select(wf: WeightsFile, layers: Sequence[str] | None) -> list[str]:
@@ -755,244 +940,6 @@ def _select(wf: WeightsFile, layers: Sequence[str] | None) -> list[str]:
     return list(layers)
 
 
-# ----------------------------------------------------------------------------------
-# Pruning
-# ----------------------------------------------------------------------------------
-@dataclass
-class LayerPrune:
-    """What pruning did to one layer.
-
-    ``params_before = n * m``; ``params_after = rank * (n + m)``, the size of the factored
-    form ``U diag(s) V^T`` of the rank kept (the file itself stores the dense matrix, so
-    the model loads unchanged).  ``rank_outliers`` counts the signal outliers kept,
-    ``rank_bulk`` the bulk components kept on top of them.
-    """
-
-    name: str
-    shape: tuple[int, ...]
-    rank: int
-    rank_outliers: int
-    rank_bulk: int
-    full_rank: int
-    params_before: int
-    params_after: int
-    frob_removed: float  # ||W - W_pruned||_F / ||W||_F
-    shrink: str
-    note: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dict(self.__dict__)
-        d["shape"] = list(self.shape)
-        return d
-
-
-@dataclass
-class PruneReport:
-    """Per-layer :class:`LayerPrune` records, plus the analysis they were based on."""
-
-    layers: list[LayerPrune]
-    analysis: WeightsReport
-    output: str | None = None
-
-    @property
-    def params_before(self) -> int:
-        return sum(r.params_before for r in self.layers)
-
-    @property
-    def params_after(self) -> int:
-        return sum(r.params_after for r in self.layers)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"output": self.output, "params_before": self.params_before,
-                "params_after": self.params_after,
-                "layers": [r.to_dict() for r in self.layers]}
-
-    def table(self) -> str:
-        rows = [("layer", "shape", "rank kept", "outliers", "bulk", "params before",
-                 "params after", "removed |dW|/|W|", "note")]
-        for r in self.layers:
-            rows.append((r.name, "x".join(map(str, r.shape)), f"{r.rank}/{r.full_rank}",
-                         str(r.rank_outliers), str(r.rank_bulk), str(r.params_before),
-                         str(r.params_after), f"{r.frob_removed:.3f}", r.note))
-        rows.append(("total", "", "", "", "", str(self.params_before), str(self.params_after),
-                     "", ""))
-        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-        lines = ["  ".join(cell.ljust(w) if i in (0, 1, 8) else cell.rjust(w)
-                           for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
-                 for row in rows]
-        lines.insert(1, "-" * len(lines[0]))
-        return "\n".join(lines)
-
-
-SHRINKS = ("none", "optimal", "denoised")
-
-
-def _check_shrink(shrink: bool | str) -> str:
-    if isinstance(shrink, (bool, np.bool_)):
-        return "optimal" if shrink else "none"
-    return check_choice("shrink", shrink, SHRINKS)
-
-
-def _check_keep(keep: str | int) -> str | int:
-    if isinstance(keep, str):
-        return check_choice("keep", keep, ("outliers",))
-    return check_int("keep", keep, min_value=0)
-
-
-def _top_svd(B: np.ndarray, k: int, full: bool, nt: int
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Top-k singular triplets of B (p x q, p <= q)."""
-    p = B.shape[0]
-    if k == 0:
-        return np.empty((p, 0)), np.empty(0), np.empty((0, B.shape[1]))
-    if full or k >= p - 1:
-        U, s, Vt = np.linalg.svd(B, full_matrices=False)
-        return U[:, :k], s[:k], Vt[:k]
-    Bt = np.ascontiguousarray(B.T)
-    vals, U = _sym_top(lambda x: B @ (Bt @ x), p, threshold=None, k=k, vectors=True,
-                       n_threads=nt)
-    s = np.sqrt(np.maximum(vals, 0.0))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        Vt = (U.T @ B) / np.where(s > 0, s, 1.0)[:, None]
-    return U, s, Vt
-
-
-def prune_weights(source: str | os.PathLike | np.ndarray | Mapping[str, Any], *,
-                  keep: str | int = "outliers", shrink: bool | str = False,
-                  bulk_share: float = 0.0, method: str = "bema", margin: float = 3.0,
-                  min_dim: int = 32, layers: Sequence[str] | None = None,
-                  n_threads: int | None = None,
-                  progress: bool | Callable[[int, int, str], None] = False
-                  ) -> tuple[dict[str, np.ndarray], PruneReport]:
-    """Replace each layer by its signal part: the outliers of its singular values.
-
-    Every layer is analysed under the rectangular model ``"mp"`` (square ones too, with
-    ``c = 1``: pruning acts on ``W`` itself, not on its symmetric part).  The layer is
-    replaced by ``sum_i s'_i u_i v_i^T`` over the kept components.
-
-    Parameters
-    ----------
-    source : path, ndarray or mapping
-        As in :func:`analyze_weights`.
-    keep : "outliers" or int
-        ``"outliers"``: the singular values beyond the threshold of :func:`analyze_matrix`;
-        an int ``r``: the top ``r`` (capped at ``min(n, m)``).
-    shrink : bool or {"none", "optimal", "denoised"}
-        Value given to each kept outlier: its observed singular value (False/"none"), the
-        Frobenius-optimal shrinker (True/"optimal", Gavish-Donoho 2017), or the de-noised
-        signal value (``"denoised"``, BGN inverse).  Components kept by ``keep=int``
-        below the threshold, and bulk components, are never shrunk.
-    bulk_share : float in [0, 1]
-        Also keep this share of the remaining (bulk) components, largest first.
-    method, margin
-        As in :func:`analyze_matrix`.
-    min_dim : int, default 32
-        Layers with ``min(n, m) < min_dim`` are copied unchanged: too small for the
-        asymptotic model (a classifier head with 10 outputs, say), and usually all signal.
-    layers : sequence of str, optional
-        Only prune these layers; the others are copied unchanged.
-    n_threads, progress
-        As in :func:`analyze_weights`.
-
-    Returns
-    -------
-    tensors : dict
-        Every tensor of the source, pruned layers replaced (same shape and dtype).
-    report : PruneReport
-    """
-    keep = _check_keep(keep)
-    shrink_s = _check_shrink(shrink)
-    bulk_share = check_real("bulk_share", bulk_share, min_value=0.0, max_value=1.0)
-    method, margin, _, _ = _check_common(method, margin, "mp", "auto")
-    min_dim = check_int("min_dim", min_dim, min_value=2)
-    wf = _as_weights_file(source)
-    names = _select(wf, layers)
-    analysis = analyze_weights(wf, method=method, margin=margin, model="mp", layers=names,
-                               n_threads=n_threads, progress=progress)
-    tensors = dict(wf.tensors)
-    recs = []
-    with thread_limit(n_threads) as nt:
-        for rec in analysis.layers:
-            orig = wf.tensors[rec.name]
-            A = np.asarray(wf.matrix(rec.name), dtype=np.float64)
-            n, m = A.shape
-            p = min(n, m)
-            if p < min_dim:
-                recs.append(LayerPrune(rec.name, tuple(orig.shape), p, 0, 0, p, n * m, n * m,
-                                       0.0, shrink_s, note=f"kept: min dim < {min_dim}"))
-                continue
-            r_out = rec.n_outliers if keep == "outliers" else min(int(keep), p)
-            r_bulk = int(round(bulk_share * (p - r_out)))
-            k = r_out + r_bulk
-            B = A if n <= m else A.T
-            U, s, Vt = _top_svd(B, k, full=rec.solver == "svd" or k > p // 4, nt=nt)
-            vals = s.copy()
-            if shrink_s != "none" and rec.bulk_scale > 0:
-                n_sig = min(r_out, int(np.sum(s > rec.threshold)))
-                y = s[:n_sig] / rec.bulk_scale
-                if shrink_s == "optimal":
-                    vals[:n_sig] = rec.bulk_scale * optimal_shrinkage(y, rec.ratio)
-                else:
-                    vals[:n_sig] = rec.bulk_scale * bgn_signal(y, rec.ratio)
-            P = (U * vals) @ Vt
-            if n > m:
-                P = P.T
-            norm = float(np.linalg.norm(A))
-            removed = float(np.linalg.norm(A - P)) / norm if norm > 0 else 0.0
-            tensors[rec.name] = P.reshape(orig.shape).astype(orig.dtype, copy=False)
-            recs.append(LayerPrune(rec.name, tuple(orig.shape), k, r_out, r_bulk, p, n * m,
-                                   k * (n + m), removed, shrink_s))
-    return tensors, PruneReport(layers=recs, analysis=analysis)
-
-
-def _same_file(a: str, b: str) -> bool:
-    from ._files import same_file
-
-    return same_file(a, b)          # st_dev/st_ino: through symbolic and hard links
-
-
-def prune_file(src: str | os.PathLike, out: str | os.PathLike, *,
-               keep: str | int = "outliers", shrink: bool | str = False,
-               bulk_share: float = 0.0, overwrite: bool = False, method: str = "bema",
-               margin: float = 3.0, min_dim: int = 32, n_threads: int | None = None,
-               progress: bool | Callable[[int, int, str], None] = False) -> PruneReport:
-    """Prune the weight file ``src`` (see :func:`prune_weights`) and write it to ``out``.
-
-    ``out`` must have the same format (extension family) as ``src``; it is never
-    ``src`` itself (even with ``overwrite=True``), and an existing ``out`` is refused
-    unless ``overwrite=True``.  The file is written atomically, only after every layer was
-    pruned, so an error leaves no output file.  A new output gets the input's file mode,
-    a replaced one keeps its own; safetensors metadata are copied.
-    """
-    if not isinstance(src, (str, os.PathLike)):
-        raise TypeError(f"src must be a path, got {type(src).__name__}")
-    if not isinstance(out, (str, os.PathLike)):
-        raise TypeError(f"out must be a path, got {type(out).__name__}")
-    overwrite = check_bool("overwrite", overwrite)
-    src, out = os.fspath(src), os.fspath(out)
-    from ._weights_io import detect_format
-
-    fin, fout = detect_format(src), detect_format(out)
-    if fin != fout:
-        raise WeightsFileError(f"output {out!r} must have the input's format ({fin}), "
-                               f"got {fout}")
-    if _same_file(src, out):
-        raise WeightsFileError(f"refusing to overwrite the input file {src!r}")
-    if os.path.exists(out) and not overwrite:
-        raise WeightsFileError(f"output file {out!r} exists (use overwrite=True / "
-                               "--overwrite)")
-    folder = os.path.dirname(os.path.abspath(out))
-    if not os.path.isdir(folder):
-        raise WeightsFileError(f"output folder {folder!r} does not exist")
-    wf = load_file(src)
-    tensors, report = prune_weights(wf, keep=keep, shrink=shrink, bulk_share=bulk_share,
-                                    method=method, margin=margin, min_dim=min_dim,
-                                    n_threads=n_threads, progress=progress)
-    save_file(out, wf, tensors, mode=stat.S_IMODE(os.stat(src).st_mode))
-    report.output = out
-    return report
-
-
 def plot_layer(rec: LayerReport, path: str | os.PathLike, *, bins: int = 80) -> None:
     """Save a figure of one layer's spectrum (PNG, or any format matplotlib infers).
 
@@ -1000,8 +947,9 @@ def plot_layer(rec: LayerReport, path: str | os.PathLike, *, bins: int = 80) -> 
     symmetric part for ``"wigner"``) against the fitted bulk density (Marchenko-Pastur
     or semicircle with the estimated sigma), the bulk edge and threshold as dashed
     lines, and the outliers as red ticks.  When only the outliers were computed
-    (Lanczos), the density and the outliers are drawn without a histogram.  Uses the Agg
-    canvas directly (never changes matplotlib's global backend).
+    (Lanczos), the density and the outliers are drawn without a histogram.  A layer
+    without a model (``"none"``) shows the histogram of its singular values only.  Uses
+    the Agg canvas directly (never changes matplotlib's global backend).
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -1010,7 +958,10 @@ def plot_layer(rec: LayerReport, path: str | os.PathLike, *, bins: int = 80) -> 
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     h = rec.bulk_scale
-    if rec.model == "mp":
+    if rec.model == "none":
+        xs = dens = np.empty(0)
+        xlabel = "singular value"
+    elif rec.model == "mp":
         c = rec.ratio
         lo, hi = h * (1 - math.sqrt(c)), h * (1 + math.sqrt(c))
         xs = np.linspace(lo, hi, 400)
@@ -1024,10 +975,11 @@ def plot_layer(rec: LayerReport, path: str | os.PathLike, *, bins: int = 80) -> 
         xlabel = "eigenvalue of (W + W^T)/2"
     if rec.spectrum is not None:
         ax.hist(rec.spectrum, bins=bins, density=True, color="0.7", label="spectrum")
-    ax.plot(xs, dens, "b-", lw=1.5, label=f"fitted bulk, sigma={rec.sigma:.4g}")
-    for x in (rec.bulk_edge, rec.threshold) + ((-rec.bulk_edge, -rec.threshold)
-                                               if rec.model == "wigner" else ()):
-        ax.axvline(x, color="k", ls="--", lw=0.8)
+    if rec.model != "none":
+        ax.plot(xs, dens, "b-", lw=1.5, label=f"fitted bulk, sigma={rec.sigma:.4g}")
+        for x in (rec.bulk_edge, rec.threshold) + ((-rec.bulk_edge, -rec.threshold)
+                                                   if rec.model == "wigner" else ()):
+            ax.axvline(x, color="k", ls="--", lw=0.8)
     if rec.n_outliers:
         ax.plot(rec.outliers, np.zeros(rec.n_outliers), "r|", ms=25, mew=2,
                 label=f"{rec.n_outliers} outlier(s)")

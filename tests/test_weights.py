@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fastrmt import pruning as fp
 from fastrmt import weights as fw
 from fastrmt._cli_weights import main_for_tests
 from fastrmt._weights_io import TORCH_MISSING, WeightsFileError, load_file
@@ -282,7 +283,7 @@ def test_analyze_matrix_rejects_arrays(W, exc, msg):
 ])
 def test_prune_weights_rejects(kwargs, exc, msg):
     with pytest.raises(exc, match=msg):
-        fw.prune_weights({"fc1": np.ones((4, 6))}, **kwargs)
+        fp.prune_weights({"fc1": np.ones((4, 6))}, **kwargs)
 
 
 def test_analyze_weights_rejects_bad_sources():
@@ -333,7 +334,7 @@ def test_load_classifies_tensors(tmp_path, ext):
 def test_prune_round_trip_keeps_format_shapes_dtypes(tmp_path, ext):
     src = _write(tmp_path / f"m{ext}", _model())
     out = str(tmp_path / f"out{ext}")
-    rep = fw.prune_file(src, out, keep=2, min_dim=8)
+    rep = fp.prune_file(src, out, keep=2, min_dim=8)
     back = load_file(out)
     orig = _model()
     assert sorted(back.tensors) == sorted(orig)
@@ -350,7 +351,7 @@ def test_npy_round_trip(tmp_path):
     W = ref.spiked(40, 120, SIGMA, [4.0], seed=6)[0]
     src = _write(tmp_path / "w.npy", {"array": W})
     out = str(tmp_path / "p.npy")
-    rep = fw.prune_file(src, out)
+    rep = fp.prune_file(src, out, keep="outliers")
     P = np.load(out)
     U, s, Vt = np.linalg.svd(W)
     np.testing.assert_allclose(P, s[0] * np.outer(U[:, 0], Vt[0]), atol=1e-10)
@@ -370,7 +371,7 @@ def test_torch_round_trip_or_clear_message(tmp_path):
     path = str(tmp_path / "m.pt")
     torch.save({"state_dict": {"l.weight": W, "l.bias": torch.zeros(32)}}, path)
     out = str(tmp_path / "o.pth")
-    fw.prune_file(path, out, keep=3)
+    fp.prune_file(path, out, keep=3)
     back = torch.load(out, weights_only=True)
     assert back["l.weight"].dtype == torch.float32 and back["l.weight"].shape == (32, 48)
 
@@ -401,26 +402,27 @@ def test_prune_matches_truncated_svd_and_shrinkers(spiked_rect):
                          (True, rec.bulk_scale * fw.optimal_shrinkage(s[:3] / rec.bulk_scale,
                                                                       rec.ratio)),
                          ("denoised", rec.signal)]:
-        tensors, pr = fw.prune_weights({"w": W}, shrink=shrink)
+        tensors, pr = fp.prune_weights({"w": W}, keep="outliers", shrink=shrink)
         np.testing.assert_allclose(tensors["w"], (U[:, :3] * vals) @ Vt[:3], atol=1e-10)
         assert pr.layers[0].rank == 3
-    tensors, pr = fw.prune_weights({"w": W}, bulk_share=0.1)
+    tensors, pr = fp.prune_weights({"w": W}, keep="outliers", bulk_share=0.1)
     assert pr.layers[0].rank_bulk == round(0.1 * 197)
     k = pr.layers[0].rank
     np.testing.assert_allclose(tensors["w"], (U[:, :k] * s[:k]) @ Vt[:k], atol=1e-10)
 
 
 def test_prune_small_layers_copied():
-    tensors, pr = fw.prune_weights({"head": np.ones((10, 64))})
+    tensors, pr = fp.prune_weights({"head": np.ones((10, 64))})
     np.testing.assert_array_equal(tensors["head"], np.ones((10, 64)))
-    assert pr.layers[0].note.startswith("kept: min dim")
+    assert pr.layers[0].note.startswith("unchanged: min(n, m) = 10 < min_dim")
+    assert pr.layers[0].stored == "unchanged"
 
 
 def test_prune_lanczos_path(spiked_rect, monkeypatch):
     W = spiked_rect[0]
     monkeypatch.setattr(fw, "LANCZOS_MIN_DIM", 150)
     monkeypatch.setattr(fw, "SIGMA_SUBSAMPLE", 120)
-    tensors, pr = fw.prune_weights({"w": W})
+    tensors, pr = fp.prune_weights({"w": W}, keep="outliers")
     U, s, Vt = np.linalg.svd(W, full_matrices=False)
     np.testing.assert_allclose(tensors["w"], (U[:, :3] * s[:3]) @ Vt[:3], atol=1e-8)
 
@@ -454,7 +456,8 @@ def test_cli_analyze_table_json_csv_plots(model_file, tmp_path, capsys):
 
 def test_cli_prune(model_file, tmp_path, capsys):
     out = str(tmp_path / "p.npz")
-    assert main_for_tests(["prune", model_file, "--out", out, "--shrink", "--quiet"]) == 0
+    assert main_for_tests(["prune", model_file, "--out", out, "--keep", "outliers",
+                           "--shrink", "--quiet"]) == 0
     text = capsys.readouterr().out
     assert "enc.weight" in text and "total" in text and f"wrote {out}" in text
     with np.load(out) as z:
@@ -568,8 +571,8 @@ def test_digits_mlp_pruned_keeps_accuracy(digits_model):
     params, Xte, yte = digits_model
     acc = ref.mlp_accuracy(params, Xte, yte)
     assert acc > 0.9
-    tensors, rep = fw.prune_weights(params)
-    assert all(r.rank_outliers > 0 for r in rep.layers if not r.note)
+    tensors, rep = fp.prune_weights(params, keep="outliers")
+    assert all(r.rank_outliers > 0 for r in rep.layers if r.stored != "unchanged")
     assert rep.params_after < rep.params_before
     assert ref.mlp_accuracy(tensors, Xte, yte) > acc - 0.05
 

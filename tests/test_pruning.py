@@ -1,0 +1,201 @@
+"""fastrmt.pruning: the signal rank, the global budget, layers left alone, the checks."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fastrmt import pruning as fp
+from fastrmt import shrinkage as sh
+from fastrmt import weights as fw
+
+from . import reference_weights as ref
+
+
+@pytest.fixture(scope="module")
+def layers():
+    rng = np.random.default_rng(0)
+    spiked = ref.spiked(200, 600, 0.05, [3.0, 2.0, 1.3], seed=1)[0]
+    U, _ = np.linalg.qr(rng.standard_normal((300, 300)))
+    V, _ = np.linalg.qr(rng.standard_normal((500, 300)))
+    full = (U * (3 * np.exp(-np.arange(300) / 20))) @ V.T + 0.02 * rng.standard_normal((300, 500))
+    noise = 0.05 * rng.standard_normal((256, 256))
+    return {"spiked": spiked, "full": full, "noise": noise}
+
+
+def test_signal_rank_is_the_rie_above_the_noise_floor(layers):
+    tensors, rep = fp.prune_weights(layers, max_change=None)
+    by = {r.name: r for r in rep.layers}
+    for name in ("spiked", "full"):
+        W = layers[name]
+        rec = fw.analyze_matrix(W, model="mp")
+        U, s, Vt = np.linalg.svd(W, full_matrices=False)
+        xi = sh.rie_singular_values(s, W.shape, rec.sigma)
+        r = int(np.sum(xi > sh.noise_floor(W.shape, rec.sigma)))
+        assert by[name].rank == by[name].rank_signal == r
+        assert by[name].rank >= rec.n_outliers == by[name].rank_outliers
+        np.testing.assert_allclose(tensors[name], (U[:, :r] * s[:r]) @ Vt[:r], atol=1e-10)
+        assert by[name].stored == "factored"
+        assert by[name].params_after == r * sum(W.shape)
+    # the full-rank signal needs far more than its outliers, the spikes about their count
+    assert by["full"].rank > by["full"].rank_outliers + 5
+    assert by["spiked"].rank <= by["spiked"].rank_outliers + 3
+
+
+def test_noise_layer_left_alone_and_reported(layers):
+    tensors, rep = fp.prune_weights(layers)
+    r = {x.name: x for x in rep.layers}["noise"]
+    assert r.stored == "unchanged" and r.rank_signal == 0
+    assert "no component above the noise" in r.note and "no component" in rep.table()
+    assert np.array_equal(tensors["noise"], layers["noise"])
+
+
+def test_noise_floor_is_reproducible_and_scales_with_sigma():
+    a = sh.noise_floor((120, 300), 0.1, seed=3)
+    assert a == sh.noise_floor((300, 120), 0.1, seed=3, n_threads=1)
+    assert sh.noise_floor((120, 300), 0.2, seed=3) == pytest.approx(2 * a, rel=1e-12)
+    assert sh.noise_floor((120, 300), 0.0) == 0.0
+    assert a > 0
+
+
+@pytest.mark.parametrize("ratio", [0.6, 0.4])
+def test_budget_is_respected_and_split_by_the_estimate(layers, ratio):
+    tensors, rep = fp.prune_weights(layers, ratio=ratio)
+    eligible = sum(W.size for W in layers.values())
+    assert rep.budget == int(ratio * eligible)
+    assert rep.params_after <= rep.budget
+    by = {r.name: r for r in rep.layers}
+    assert by["noise"].stored == "unchanged"  # left alone, its cost counted first
+    # the signal components are taken before any filler
+    assert by["full"].rank >= min(by["full"].rank_signal, by["full"].rank)
+    for name in ("spiked", "full"):
+        W, k = layers[name], by[name].rank
+        U, s, Vt = np.linalg.svd(W, full_matrices=False)
+        np.testing.assert_allclose(tensors[name], (U[:, :k] * s[:k]) @ Vt[:k], atol=1e-10)
+    same, rep2 = fp.prune_weights(layers, target_params=rep.budget)
+    assert [r.rank for r in rep2.layers] == [r.rank for r in rep.layers]
+
+
+def test_max_change_raises_the_rank_until_the_change_is_small(layers):
+    _, rep0 = fp.prune_weights(layers, max_change=None)
+    tensors, rep = fp.prune_weights(layers)  # default max_change = 0.1
+    for r0, r in zip(rep0.layers, rep.layers):
+        if r0.stored == "unchanged":
+            assert r.stored == "unchanged"
+            continue
+        W = layers[r.name]
+        if r.stored == "factored":
+            assert r.frob_removed <= 0.1 + 1e-12 and r.rank >= r0.rank
+            U, s, Vt = np.linalg.svd(W, full_matrices=False)
+            assert np.linalg.norm(s[r.rank - 1:]) / np.linalg.norm(s) > 0.1  # the smallest
+        else:
+            assert r.stored == "dense" and "max_change" in r.note
+            assert np.array_equal(tensors[r.name], W)
+    # the spiked layer is mostly noise: a 10 % change needs more than break-even
+    assert {r.name: r for r in rep.layers}["spiked"].stored == "dense"
+    _, loose = fp.prune_weights(layers, max_change=1.0)
+    assert [r.rank for r in loose.layers] == [r.rank for r in rep0.layers]
+
+
+def test_budget_allocation_prefers_estimated_signal(layers):
+    # with room for the signal of both layers and little more, each gets its signal rank
+    _, rep0 = fp.prune_weights(layers, max_change=None)
+    need = rep0.params_after
+    _, rep = fp.prune_weights(layers, target_params=need)
+    assert [r.rank for r in rep.layers] == [r.rank for r in rep0.layers]
+
+
+def test_tiny_budget_zeroes_loudly_and_below_fixed_layers_is_refused(layers):
+    eligible = sum(W.size for W in layers.values())
+    fixed = layers["noise"].size
+    _, rep = fp.prune_weights(layers, target_params=fixed + 900)
+    zeroed = [r for r in rep.layers if r.stored == "zeroed"]
+    assert zeroed and all("budget" in r.note for r in zeroed)
+    assert "warning: the budget left" in rep.table()
+    with pytest.raises(ValueError, match="below the 65536 of the 1 layer"):
+        fp.prune_weights(layers, target_params=fixed - 1)
+    assert eligible > fixed
+
+
+def test_dense_when_factoring_does_not_pay():
+    rng = np.random.default_rng(4)
+    U, _ = np.linalg.qr(rng.standard_normal((64, 64)))
+    V, _ = np.linalg.qr(rng.standard_normal((64, 64)))
+    W = (U * np.linspace(3, 1, 64)) @ V.T + 0.001 * rng.standard_normal((64, 64))
+    W[0] += 2.0  # an outlier, so the layer counts as signal
+    tensors, rep = fp.prune_weights({"w": W}, sigma=0.001)  # the bulk is signal here
+    r = rep.layers[0]
+    assert r.rank_signal * 128 >= 64 * 64
+    assert r.stored == "dense" and r.params_after == 64 * 64
+    assert np.array_equal(tensors["w"], W)
+
+
+def test_shrink_rie_uses_the_estimates(layers):
+    W = layers["full"]
+    tensors, rep = fp.prune_weights({"full": W}, shrink="rie")
+    rec = fw.analyze_matrix(W, model="mp")
+    U, s, Vt = np.linalg.svd(W, full_matrices=False)
+    xi = sh.rie_singular_values(s, W.shape, rec.sigma)
+    k = rep.layers[0].rank
+    np.testing.assert_allclose(tensors["full"], (U[:, :k] * xi[:k]) @ Vt[:k], atol=1e-10)
+
+
+def test_given_sigma_per_layer(layers):
+    W = layers["full"]
+    _, lo = fp.prune_weights({"full": W}, sigma={"full": 0.01})
+    _, hi = fp.prune_weights({"full": W}, sigma=0.04)
+    assert lo.layers[0].sigma == 0.01 and hi.layers[0].sigma == 0.04
+    assert lo.layers[0].rank_signal > hi.layers[0].rank_signal
+
+
+def test_to_dict_is_strict_json(layers):
+    import json
+    _, rep = fp.prune_weights(layers, keep="outliers")
+    text = json.dumps(rep.to_dict(), allow_nan=False)
+    assert '"signal_kept": null' in text
+
+
+@pytest.mark.parametrize("kwargs, exc, msg", [
+    (dict(ratio=0.0), ValueError, "ratio must be > 0"),
+    (dict(ratio=1.5), ValueError, "ratio must be <= 1"),
+    (dict(ratio="half"), TypeError, "ratio must be a real number"),
+    (dict(target_params=-1), ValueError, "target_params must be >= 0"),
+    (dict(ratio=0.5, target_params=10), ValueError, "not both"),
+    (dict(ratio=0.5, keep="outliers"), ValueError, "needs keep='signal'"),
+    (dict(ratio=0.5, bulk_share=0.1), ValueError, "cannot be combined"),
+    (dict(sigma=-1.0), ValueError, "sigma must be >= 0"),
+    (dict(max_change=1.5), ValueError, "max_change must be <= 1"),
+    (dict(sigma={"other": 0.1}), ValueError, "not pruned"),
+    (dict(shrink="hard"), ValueError, "shrink must be one of"),
+    (dict(keep="all"), ValueError, "keep must be one of"),
+])
+def test_bad_arguments(kwargs, exc, msg):
+    with pytest.raises(exc, match=msg):
+        fp.prune_weights({"fc1": np.ones((40, 60))}, **kwargs)
+
+
+def test_cli_prune_default_budget_and_flags(layers, tmp_path, capsys):
+    import json
+
+    from fastrmt._cli_weights import main_for_tests
+    src = str(tmp_path / "m.npz")
+    np.savez(src, **layers, bias=np.zeros(3))
+    out = str(tmp_path / "p.npz")
+    assert main_for_tests(["prune", src, "--out", out, "--quiet", "--ratio", "0.5",
+                           "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["params_after"] <= d["budget"] == int(0.5 * sum(W.size for W in layers.values()))
+    with np.load(out) as z:
+        assert np.array_equal(z["noise"], layers["noise"]) and np.array_equal(z["bias"],
+                                                                              np.zeros(3))
+    assert main_for_tests(["prune", src, "--out", out, "--quiet", "--overwrite",
+                           "--max-change", "none"]) == 0
+    text = capsys.readouterr().out
+    assert "unchanged: no component above the noise" in text and "parameters kept" in text
+    for bad, msg in ([["--ratio", "0"], "--ratio must be in (0, 1]"],
+                     [["--ratio", "0.5", "--target-params", "9"], "not allowed with"],
+                     [["--sigma", "-1"], "--sigma must be finite"],
+                     [["--max-change", "2"], "--max-change must be in [0, 1]"],
+                     [["--keep", "outliers", "--ratio", "0.5"], "needs keep='signal'"]):
+        assert main_for_tests(["prune", src, "--out", out, "--overwrite", "--quiet",
+                               *bad]) == 2
+        assert msg in capsys.readouterr().err
