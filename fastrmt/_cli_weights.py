@@ -188,9 +188,9 @@ def add_prune_parser(subparsers) -> argparse.ArgumentParser:
                              "kept (factored form), split across layers by the estimate")
     budget.add_argument("--target-params", type=_count, default=None,
                         help="global budget as a parameter count")
-    p.add_argument("--max-change", type=_max_change, default=0.1,
+    p.add_argument("--max-change", type=_max_change, default=0.05,
                    help="with the default --keep signal and no budget: the largest relative "
-                        "change ||W - W_pruned||_F / ||W||_F per layer (default 0.1; the "
+                        "change ||W - W_pruned||_F / ||W||_F per layer (default 0.05; the "
                         "rank is raised until it holds); 'none': the signal rank alone")
     p.add_argument("--sigma", type=_sigma, default=None,
                    help="per-entry noise level for every layer (default: estimated per "

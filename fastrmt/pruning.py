@@ -18,13 +18,15 @@ report the factored size).  Which rank each layer gets:
     passes the noise floor by a few components half of the time).
 
     The rank is then raised until the layer changes by at most ``max_change`` (default
-    0.1) in relative Frobenius norm, ``||W - W_r||_F <= max_change ||W||_F``: in trained
+    0.05) in relative Frobenius norm, ``||W - W_r||_F <= max_change ||W||_F``: in trained
     networks the noise bulk is used by the function too (random features), and
-    removing it wrecks the model.  Measured on all-MiniLM-L6-v2
-    (``benchmarks/run_minilm_prune.py``): keeping only the signal rank (``max_change=None``)
-    leaves a mean cosine of 0.29 between original and pruned sentence embeddings; even
-    a 20 % change per layer gives 0.94.  So by default a layer is factored only where
-    that costs little; a layer whose rank would reach the break-even
+    removing it wrecks the model.  Measured on all-MiniLM-L6-v2 (1000 sentences; mean
+    cosine between original and pruned sentence embeddings / Spearman of their pairwise
+    similarities): the signal rank alone (``max_change=None``) of the 36 encoder layers
+    gives 0.29 / 0.41; on the whole file, ``max_change=0.1`` gives 0.984 / 0.973 (3.7 %
+    fewer parameters, all from the embedding tables), the default 0.05 gives
+    0.9998 / 0.9997 (1.4 % fewer).  So by default a layer is factored only where that
+    costs little; a layer whose rank would reach the break-even
     (``r (n + m) >= n m``: the factored form is not smaller) stays dense and unchanged,
     and the report says why.  ``max_change`` applies to ``keep="signal"`` without a
     budget; a budget (below) or an explicit ``keep`` means what it says.
@@ -245,7 +247,7 @@ def prune_weights(source: str | os.PathLike | np.ndarray | Mapping[str, Any], *,
                   keep: str | int = "signal", shrink: bool | str = "none",
                   ratio: float | None = None, target_params: int | None = None,
                   bulk_share: float = 0.0, sigma: float | Mapping[str, float] | None = None,
-                  max_change: float | None = 0.1, method: str = "bema",
+                  max_change: float | None = 0.05, method: str = "bema",
                   margin: float = 3.0, min_dim: int = 32,
                   layers: Sequence[str] | None = None, n_threads: int | None = None,
                   progress: bool | Callable[[int, int, str], None] = False
@@ -274,7 +276,7 @@ def prune_weights(source: str | os.PathLike | np.ndarray | Mapping[str, Any], *,
     bulk_share : float in [0, 1]
         Also keep this share of each layer's remaining components, largest first (not
         with a budget).
-    max_change : float or None, default 0.1
+    max_change : float or None, default 0.05
         With ``keep="signal"`` and no budget: the largest relative change
         ``||W - W_pruned||_F / ||W||_F`` allowed per layer (the rank is raised until it
         holds).  None: the signal rank alone.  Ignored with a budget or another ``keep``.
@@ -461,7 +463,7 @@ def prune_file(src: str | os.PathLike, out: str | os.PathLike, *,
                keep: str | int = "signal", shrink: bool | str = "none",
                ratio: float | None = None, target_params: int | None = None,
                bulk_share: float = 0.0, sigma: float | Mapping[str, float] | None = None,
-               max_change: float | None = 0.1, overwrite: bool = False,
+               max_change: float | None = 0.05, overwrite: bool = False,
                method: str = "bema", margin: float = 3.0,
                min_dim: int = 32, n_threads: int | None = None,
                progress: bool | Callable[[int, int, str], None] = False) -> PruneReport:
