@@ -59,6 +59,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from ._files import check_file
 from ._threads import thread_limit
 from ._validation import check_bool, check_choice, check_int, check_real
 from ._weights_io import WeightsFileError, detect_format, load_file, save_file
@@ -472,13 +473,12 @@ def prune_file(src: str | os.PathLike, out: str | os.PathLike, *,
     ``out`` must have the same format (extension family) as ``src``; it is never
     ``src`` itself (even with ``overwrite=True``, compared by device and inode, so
     through symbolic and hard links), and an existing ``out`` is refused unless
-    ``overwrite=True``.  These checks run before any computation.  The file is written
+    ``overwrite=True`` (:class:`fastrmt._files.OutputPathError`, a ``ValueError``).  These
+    checks run before any computation.  The file is written
     atomically, only after every layer was pruned, so an error leaves no output file.
     A new output gets the input's file mode, a replaced one keeps its own; safetensors
     metadata are copied.
     """
-    from ._files import same_file
-
     if not isinstance(src, (str, os.PathLike)):
         raise TypeError(f"src must be a path, got {type(src).__name__}")
     if not isinstance(out, (str, os.PathLike)):
@@ -489,14 +489,9 @@ def prune_file(src: str | os.PathLike, out: str | os.PathLike, *,
     if fin != fout:
         raise WeightsFileError(f"output {out!r} must have the input's format ({fin}), "
                                f"got {fout}")
-    if same_file(src, out):
-        raise WeightsFileError(f"refusing to overwrite the input file {src!r}")
-    if os.path.exists(out) and not overwrite:
-        raise WeightsFileError(f"output file {out!r} exists (use overwrite=True / "
-                               "--overwrite)")
-    folder = os.path.dirname(os.path.abspath(out))
-    if not os.path.isdir(folder):
-        raise WeightsFileError(f"output folder {folder!r} does not exist")
+    # the one output-path rule of every command (fastrmt._files): a folder that exists
+    # and is writable, never an input (st_dev/st_ino), no overwrite unless asked
+    check_file("out", out, overwrite=overwrite, inputs=[src], hint="overwrite=True")
     wf = load_file(src)
     tensors, report = prune_weights(wf, keep=keep, shrink=shrink, ratio=ratio,
                                     target_params=target_params, bulk_share=bulk_share,

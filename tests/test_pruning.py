@@ -199,3 +199,24 @@ def test_cli_prune_default_budget_and_flags(layers, tmp_path, capsys):
         assert main_for_tests(["prune", src, "--out", out, "--overwrite", "--quiet",
                                *bad]) == 2
         assert msg in capsys.readouterr().err
+
+
+def test_prune_file_path_rules(tmp_path):
+    import os
+
+    from fastrmt._files import OutputPathError
+    src = str(tmp_path / "m.npz")
+    np.savez(src, w=0.05 * np.random.default_rng(0).standard_normal((40, 60)))
+    link = str(tmp_path / "hard.npz")
+    os.link(src, link)
+    for target in (src, link):
+        with pytest.raises(OutputPathError, match="refusing to overwrite the input file"):
+            fp.prune_file(src, target, overwrite=True)
+    out = str(tmp_path / "o.npz")
+    fp.prune_file(src, out)
+    with pytest.raises(OutputPathError, match=r"^out: o\.npz exists in .* \(use overwrite=True\)"):
+        fp.prune_file(src, out)
+    with pytest.raises(OutputPathError, match="does not exist"):
+        fp.prune_file(src, str(tmp_path / "nope" / "o.npz"))
+    with pytest.raises(ValueError, match="format"):
+        fp.prune_file(src, str(tmp_path / "o.safetensors"))
