@@ -119,12 +119,15 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
+from scipy.sparse.linalg import LinearOperator
 
+from . import eigensolver as es
 from ._threads import thread_limit
 from ._validation import check_bool, check_choice, check_int, check_probabilities, check_real
 from ._weights_io import WeightsFile, WeightsFileError, from_mapping, load_file
 from .heavytail import MIN_EVALS, _metrics as _heavy_tail
-from .measures import MarchenkoPastur, Semicircle
+from .freeprob import phi_inverse
+from .measures import Atoms, MarchenkoPastur, Semicircle
 
 __all__ = [
     "LANCZOS_MIN_DIM",
@@ -298,10 +301,6 @@ def _sym_top(matmat: Callable[[np.ndarray], np.ndarray], n: int, *, threshold: f
     edge).  When more than half of the spectrum lies beyond the threshold, a dense
     eigensolver is cheaper and is used instead.
     """
-    from scipy.sparse.linalg import LinearOperator
-
-    from . import eigensolver as es
-
     op = LinearOperator((n, n), matvec=matmat, matmat=matmat, dtype=np.float64)
     sign = 1.0 if which == "LA" else -1.0
     if n <= 2 or (k is not None and k >= n - 1):
@@ -728,9 +727,6 @@ def _phi_inverse_delta0(lam: np.ndarray, s: float) -> np.ndarray:
     """
     if lam.size == 0 or s <= 0:
         return lam.astype(np.float64, copy=True)
-    from .freeprob import phi_inverse
-    from .measures import Atoms
-
     return np.asarray(phi_inverse(np.asarray(lam, dtype=np.float64), Atoms([0.0]), s),
                       dtype=np.float64)
 
