@@ -41,7 +41,8 @@ from ._kernels import _classical as _kc
 from ._kernels import _freeprob as _k
 from ._threads import thread_limit
 from ._validation import _show, check_bool, check_choice, check_int, check_points as _points, check_real
-from .measures import Atoms, Measure, MeasureData, as_measure
+from .measures import (Atoms, MarchenkoPastur, Measure, MeasureData, Mixture, Semicircle,
+                       Uniform, as_measure)
 
 __all__ = [
     "phi",
@@ -986,8 +987,6 @@ def tail_mass(x: Any, nu: Measure, sigma: float, *, n_threads: int | None = None
 # ---------------------------------------------------------------------------------------
 def _warmup() -> None:
     """Compile every kernel of this module on tiny inputs."""
-    from .measures import MarchenkoPastur, Mixture, Semicircle, Uniform
-
     nus = [Atoms([-1.0, 1.0]),
            Mixture([(0.5, Uniform(-1, 0)), (0.3, Semicircle(2, 0.1)),
                     (0.2, MarchenkoPastur(2.0, 1.0))])]

@@ -41,7 +41,7 @@ from ._validation import check_choice, check_dtype, check_memory, format_bytes
 from .packed import (PackedSymmetric, _BlasOneThread, as_block, check_product_memory, n_chunks,
                      packed_size, sym_product)
 from .sampling import WignerSpec, wigner_spec
-from .signals import Signal
+from .signals import Signal, make_signal
 
 __all__ = ["DeformedWigner", "deformed_wigner", "dense_matmat", "STORAGES"]
 
@@ -384,8 +384,6 @@ def deformed_wigner(n: int, signal: Signal | None = None, *, sigma: float = 1.0,
 
 def _warmup() -> None:
     """Compile the operator's kernels (all storages, both dtypes, both paths)."""
-    from .signals import make_signal
-
     s = make_signal(7, spikes=[2.0], basis="fast", seed=0)
     v = np.ones((7, 2))
     for storage in STORAGES:

@@ -30,6 +30,8 @@ import numpy as np
 
 from ._validation import check_choice, check_int, check_real
 from .experiment import _jsonable, experiment
+from .operators import check_noise_memory
+from .sampling import DISTRIBUTIONS
 
 __all__ = ["SweepTask", "sweep_tasks", "run_sweep", "read_results", "check_results_file",
            "SweepLockedError", "fit_rate", "fit_rates", "summarize", "plot_sweep"]
@@ -68,8 +70,6 @@ def sweep_tasks(ns: Sequence[int], *, seeds: Sequence[int] = (0,), alphas: Seque
                 bulk: str = "uniform", basis: str = "fast",
                 storage: str = "dense") -> list[SweepTask]:
     """The grid of tasks, validated (largest n first so the slowest tasks start early)."""
-    from .sampling import DISTRIBUTIONS
-
     if not ns:
         raise ValueError("ns must list at least one matrix size, got []")
     ns = [check_int("n", n, min_value=50) for n in ns]
@@ -83,8 +83,6 @@ def sweep_tasks(ns: Sequence[int], *, seeds: Sequence[int] = (0,), alphas: Seque
     tasks = [SweepTask(n=n, seed=s, alpha=a, c=c, dist=d, sigma=sigma, bulk=bulk, basis=basis,
                        storage=storage)
              for n, s, a, d in itertools.product(sorted(set(ns), reverse=True), seeds, alphas, dists)]
-    from .operators import check_noise_memory
-
     for n in set(ns):           # refuse what cannot fit before any cluster starts
         check_noise_memory(n, storage, np.dtype(np.float64))
     for t in tasks:
