@@ -24,7 +24,8 @@ from ._kernels import _lanczos
 from ._random import STREAM_SOLVER, Key
 from ._threads import blas_limit, resolve_n_threads
 from .operators import dense_matmat
-from .packed import PackedSymmetric, sym_product
+from ._products import sym_product
+from .packed import PackedSymmetric
 
 _EPS = float(np.finfo(np.float64).eps)
 _PROBE_KEY = Key(0x5EED5EED, 0x0B5E55ED)
@@ -115,7 +116,7 @@ def _dense_accurate(A: np.ndarray) -> Callable:
 
 def _dense_fast(A: np.ndarray) -> Callable:
     """Float32 product of a float32 dense symmetric array:
-    :func:`fastrmt.packed.sym_product` reads the upper triangle once (half the memory
+    :func:`fastrmt._products.sym_product` reads the upper triangle once (half the memory
     traffic of sgemm) in float32 arithmetic, bit-identical for any thread count."""
     n = A.shape[0]
     flat = A.reshape(-1)

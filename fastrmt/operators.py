@@ -38,8 +38,8 @@ from ._kernels import _matfree, _sampling
 from ._random import SeedLike
 from ._threads import thread_limit
 from ._validation import check_choice, check_dtype, check_memory, format_bytes
-from .packed import (PackedSymmetric, _BlasOneThread, as_block, check_product_memory, n_chunks,
-                     packed_size, sym_product)
+from ._products import _BlasOneThread, as_block, check_product_memory, n_chunks, sym_product
+from .packed import PackedSymmetric, packed_size
 from .sampling import WignerSpec, wigner_spec
 from .signals import Signal, make_signal
 

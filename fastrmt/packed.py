@@ -10,97 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._threads import blas_limit, thread_limit
-from ._validation import check_array, check_dtype, check_int, check_memory, format_bytes
+from ._products import as_block, sym_product
+from ._threads import thread_limit
+from ._validation import check_dtype, check_int, check_memory, format_bytes
 
 __all__ = ["PackedSymmetric", "packed_size", "packed_offset"]
-
-# Side of the square tiles of the packed block product (fastrmt._ext._packed).
-PACKED_TILE = 256
-# Budget for the per-chunk private output buffers of the tiled symmetric products.
-_CHUNK_BUDGET = 256 * 2**20
-_MAX_CHUNKS = 32
-_MIN_CHUNKS = 4
-
-
-def n_chunks(n: int, b: int, tile: int) -> int:
-    """Number of private accumulation buffers (n, b) of a tiled symmetric product.
-
-    A function of (n, b, tile) only — never of the thread count — so that the summation
-    order, hence the result, is the same for any ``n_threads``.  It bounds the
-    parallelism of one product: at most the number of tile-row pairs and 32; at most
-    n / (32 b), so that zeroing and summing the buffers costs about 1/8 of reading a
-    float32 matrix (but at least 2); at most 256 MiB of buffers (but at least 4).
-    """
-    nb = (n + tile - 1) // tile
-    npairs = (nb + 1) // 2
-    by_traffic = max(2, n // (32 * b))
-    by_memory = max(_MIN_CHUNKS, _CHUNK_BUDGET // max(1, n * b * 8))
-    return int(max(1, min(npairs, _MAX_CHUNKS, by_traffic, by_memory)))
-
-
-def check_product_memory(n: int, b: int, k: int, itemsize: int) -> None:
-    """Refuse a block product whose k accumulation buffers (plus the output) would not fit."""
-    check_memory(f"a block product with b={b} ({k} accumulation buffers of {n} x {b})",
-                 (k + 1) * n * b * itemsize, hint="use fewer columns per product")
-
-
-def as_block(V, n: int, dtype, name: str = "V") -> tuple[np.ndarray, bool]:
-    """Validate a vector (n,) or block (n, b) of reals; return it C-contiguous (n, b) in ``dtype``.
-
-    Refuses (TypeError) complex or non-numeric input, (ValueError) a wrong shape, b = 0
-    or non-finite values.  The bool says whether the input was 1-D.
-    """
-    if isinstance(V, np.ndarray) and V.dtype.kind == "c":
-        raise TypeError(f"{name} must be real, got dtype {V.dtype}")
-    arr = check_array(name, V, dtype=None, finite=False)
-    if arr.ndim not in (1, 2) or arr.shape[0] != n or (arr.ndim == 2 and arr.shape[1] == 0):
-        raise ValueError(f"{name} must have shape ({n},) or ({n}, b) with b >= 1, "
-                         f"got {arr.shape}")
-    one = arr.ndim == 1
-    out = np.ascontiguousarray(arr.reshape(n, -1), dtype=dtype)
-    if not np.isfinite(out).all():
-        raise ValueError(f"{name} must contain only finite values (found NaN or inf)")
-    return out, one
-
-
-def sym_product(data: np.ndarray, n: int, packed: bool, V: np.ndarray, nt: int,
-                single: bool) -> np.ndarray:
-    """Tiled symmetric product (fastrmt._ext._packed) on validated inputs, ``nt`` threads.
-
-    ``data``: the packed triangle, or a dense C-order matrix flattened (its upper
-    triangle is read).  ``single``: float32 data and V, float32 arithmetic; otherwise V
-    float64 and float64 arithmetic.
-    """
-    from ._ext import load
-
-    ext = load("_packed")
-    b = V.shape[1]
-    k = n_chunks(n, b, PACKED_TILE)
-    dt = np.float32 if single else np.float64
-    check_product_memory(n, b, k, np.dtype(dt).itemsize)
-    bufs = np.zeros((k, n, b), dtype=dt)
-    out = np.empty((n, b), dtype=dt)
-    if single:
-        ext.sym_matmat_single(data, n, packed, V, bufs, PACKED_TILE, nt)
-    else:
-        ext.sym_matmat(data, n, packed, V, bufs, PACKED_TILE, nt)
-    ext.sum_chunks(bufs, out, nt)
-    return out
-
-
-class _BlasOneThread:
-    """Cap BLAS to one thread (inside our own parallel loops), restoring it after
-    (through :func:`fastrmt._threads.blas_limit`, the one BLAS limit)."""
-
-    def __enter__(self):
-        self._cm = blas_limit(1)
-        self._cm.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        return self._cm.__exit__(*exc)
-
 
 def packed_size(n: int) -> int:
     """Number of stored values for an n x n symmetric matrix."""

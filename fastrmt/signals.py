@@ -59,7 +59,7 @@ from ._random import STREAM_BASIS, STREAM_SIGNAL, Key, SeedLike, as_key
 from ._threads import thread_limit
 from ._validation import check_array, check_choice, check_int, check_memory, check_real
 from .measures import Atoms, MarchenkoPastur, Measure, Semicircle, TwoPoint, Uniform
-from .packed import _BlasOneThread
+from ._products import _BlasOneThread
 
 __all__ = ["Signal", "make_signal", "bulk_law", "bulk_quantiles", "BULK_LAWS", "BASES"]
 

@@ -3,7 +3,7 @@ import pytest
 from scipy.sparse.linalg import LinearOperator, eigsh
 
 import fastrmt.operators as operators
-import fastrmt.packed as packed_mod
+import fastrmt._products as products_mod
 from fastrmt import PackedSymmetric, wigner, wigner_spec
 from fastrmt.operators import STORAGES, DeformedWigner, deformed_wigner, dense_matmat
 from fastrmt.signals import make_signal
@@ -87,7 +87,7 @@ def test_bit_identical_across_threads(ops, storage, dtype):
 @pytest.mark.parametrize("storage", ["packed", "matrix-free"])
 def test_small_tiles_many_chunks(monkeypatch, storage):
     """Tiles of 32 at n=301: 10 tile rows, 5 pairs, several chunks, ragged last tile."""
-    monkeypatch.setattr(packed_mod, "PACKED_TILE", 32)
+    monkeypatch.setattr(products_mod, "PACKED_TILE", 32)
     monkeypatch.setattr(operators, "MATFREE_TILE", 32)
     n = 301
     w = deformed_wigner(n, storage=storage, dtype=np.float32, seed=2)
