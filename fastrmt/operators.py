@@ -40,7 +40,7 @@ from ._threads import thread_limit
 from ._validation import check_choice, check_dtype, check_memory, format_bytes
 from ._products import _BlasOneThread, as_block, check_product_memory, n_chunks, sym_product
 from .packed import PackedSymmetric, packed_size
-from .sampling import WignerSpec, wigner_spec
+from .sampling import WignerSpec, wigner, wigner_spec
 from .signals import Signal, make_signal
 
 __all__ = ["DeformedWigner", "deformed_wigner", "dense_matmat", "STORAGES"]
@@ -371,14 +371,10 @@ def deformed_wigner(n: int, signal: Signal | None = None, *, sigma: float = 1.0,
     noise: np.ndarray | PackedSymmetric | None = None
     check_noise_memory(n, storage, dt)
     if storage in ("dense", "packed"):
-        with thread_limit(n_threads, blas=False):
-            if storage == "dense":
-                noise = np.empty((n, n), dtype=dt)
-                _sampling.fill_full(noise, n, *spec.kernel_args())
-            else:
-                data = np.empty(packed_size(n), dtype=dt)
-                _sampling.fill_packed(data, n, *spec.kernel_args())
-                noise = PackedSymmetric(data, n)
+        # the sampler itself, with the key already resolved (seed=None drew it once)
+        noise = wigner(n, sigma=sigma, dist=dist, p=p, df=df, diag_var=diag_var, dtype=dt,
+                       layout="full" if storage == "dense" else "packed", seed=spec.key,
+                       n_threads=n_threads)
     return DeformedWigner(spec, signal, storage, dt, n_threads, noise)
 
 
