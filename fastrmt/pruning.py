@@ -64,7 +64,7 @@ from ._threads import thread_limit
 from ._validation import check_bool, check_choice, check_int, check_real
 from ._weights_io import WeightsFileError, detect_format, load_file, save_file
 from .shrinkage import noise_floor, rie_singular_values
-from .weights import (WeightsReport, _as_weights_file, _check_common, _select, _sym_top,
+from .weights import (_FLOOR, WeightsReport, _as_weights_file, _check_common, _select, _sym_top,
                       analyze_weights, bgn_signal, optimal_shrinkage)
 
 __all__ = ["LayerPrune", "PruneReport", "KEEPS", "SHRINKS", "prune_weights", "prune_file"]
@@ -355,7 +355,10 @@ def prune_weights(source: str | os.PathLike | np.ndarray | Mapping[str, Any], *,
                 L.U, L.s, L.Vt = np.linalg.svd(B, full_matrices=False)
                 L.xi = rie_singular_values(L.s, (n, m), L.sigma, n_threads=nt)
                 L.floor = noise_floor((n, m), L.sigma, n_threads=nt)
-                L.r_signal = int(np.count_nonzero(L.xi > L.floor)) if rec.n_outliers else 0
+                # values below 1e-7 ||W||_F are rounding (weights._FLOOR), never signal
+                real = L.s > _FLOOR * float(np.linalg.norm(L.s))
+                L.r_signal = int(np.count_nonzero((L.xi > L.floor) & real)) \
+                    if rec.n_outliers else 0
             work.append(L)
         if budgeted:
             eligible = sum(L.A.size for L in work)

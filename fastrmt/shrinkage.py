@@ -98,7 +98,11 @@ def _eta(x: np.ndarray, eta: float | None, factor: float) -> float:
         return check_real("eta", eta, min_value=0.0)
     if x.size == 0:
         return 0.0
-    return factor * float(np.sqrt(np.mean(x * x)) / math.sqrt(x.size))
+    top = float(np.max(np.abs(x)))
+    if top == 0.0:
+        return 0.0
+    y = x / top  # rms without overflow or underflow of x * x
+    return factor * top * float(np.sqrt(np.mean(y * y))) / math.sqrt(x.size)
 
 
 def _shape(shape: Any, count: int) -> tuple[int, int]:

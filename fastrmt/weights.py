@@ -540,6 +540,19 @@ def _check_common(method: str, margin: float, model: str, solver: str) -> tuple:
     return method, margin, model, solver
 
 
+WEIGHT_RANGE = (1e-100, 1e100)
+
+
+def _check_scale(name: str, A: np.ndarray) -> None:
+    """Refuse weights whose squares would under- or overflow in the Gram matrix."""
+    top = float(np.max(np.abs(A))) if A.size else 0.0
+    lo, hi = WEIGHT_RANGE
+    if top > hi or 0.0 < top < lo:
+        raise ValueError(f"layer {name!r}: largest |weight| {top:.3g} is outside "
+                         f"[{lo:g}, {hi:g}], where the spectrum's squares under- or "
+                         "overflow; rescale the layer (the analysis is scale-covariant)")
+
+
 def analyze_matrix(W: np.ndarray, *, name: str = "array", method: str = "bema",
                    margin: float = 3.0, model: str = "auto", solver: str = "auto",
                    min_dim: int = MIN_DIM, heavy_tail: bool = True,
@@ -591,6 +604,7 @@ def analyze_matrix(W: np.ndarray, *, name: str = "array", method: str = "bema",
         raise ValueError(f"W must have at least 2 rows and 2 columns, got shape {A.shape}")
     if not np.all(np.isfinite(A)):
         raise ValueError(f"layer {name!r} contains NaN or inf weights")
+    _check_scale(name, A)
     n, m = A.shape
     small = min(n, m) < min_dim
     if model == "auto":
@@ -863,6 +877,10 @@ def analyze_weights(source: str | os.PathLike | np.ndarray | Mapping[str, Any], 
         mat = wf.matrix(nm)
         if not np.all(np.isfinite(mat)):
             raise WeightsFileError(f"layer {nm!r} of {wf.source} contains NaN or inf weights")
+        try:
+            _check_scale(nm, np.asarray(mat))
+        except ValueError as exc:
+            raise WeightsFileError(f"{exc} (in {wf.source})") from None
         mdl = model
         if mdl == "wigner" and mat.shape[0] != mat.shape[1]:
             mdl = "mp"

@@ -220,3 +220,19 @@ def test_prune_file_path_rules(tmp_path):
         fp.prune_file(src, str(tmp_path / "nope" / "o.npz"))
     with pytest.raises(ValueError, match="format"):
         fp.prune_file(src, str(tmp_path / "o.safetensors"))
+
+
+def test_exactly_low_rank_layer_keeps_its_rank_and_extreme_scales_are_refused():
+    W = np.outer(np.arange(60.0), np.arange(1.0, 91.0)) + np.outer(np.ones(60), np.ones(90))
+    _, rep = fp.prune_weights({"r": W}, max_change=None)
+    assert rep.layers[0].rank_signal == 2  # rounding-level values are never signal
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((64, 96)) + np.outer(np.ones(64), np.ones(96))
+    for scale in (1e200, 1e-200):
+        with pytest.raises(ValueError, match=r"outside \[1e-100, 1e\+100\]"):
+            fp.prune_weights({"a": scale * A})
+    # the RIE itself is scale-covariant far beyond that range
+    s = np.array([3e300, 1e300, 5e299])
+    np.testing.assert_allclose(sh.rie_singular_values(s, (3, 9), 1e149),
+                               1e300 * sh.rie_singular_values(s / 1e300, (3, 9), 1e-151),
+                               rtol=1e-12)
