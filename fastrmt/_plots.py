@@ -6,12 +6,16 @@ created.
 """
 from __future__ import annotations
 
+import math
 import os
 from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["new_figure", "plot_experiment", "plot_sweep"]
+from . import freeprob as fp
+from .measures import Atoms, MarchenkoPastur
+
+__all__ = ["new_figure", "plot_experiment", "plot_sweep", "plot_layer"]
 
 _PRED_STYLE = {"": ("empirical free convolution μ_n", "-", "o"),
                "_second_order": ("second-order Φ_n(s)", "--", "s"),
@@ -32,9 +36,6 @@ def new_figure(width: float, height: float, ncols: int = 1):
 def plot_experiment(res: Any, path: str | os.PathLike) -> str:
     """Spectrum and density of mu_n, observed against predicted eigenvalues by rank (with
     the two one-spike formulas), and the z-scores."""
-    from . import freeprob as fp
-    from .measures import Atoms
-
     p = res.params
     sigma, n = p["sigma"], p["n"]
     fig, axes = new_figure(15.6, 4.3, 3)
@@ -142,3 +143,52 @@ def plot_sweep(rows: Sequence[dict[str, Any]], path: str | os.PathLike) -> str:
         fig.legend(handles=by_pred, loc="lower right", fontsize=8, title="prediction")
     fig.savefig(path, dpi=120)
     return os.fspath(path)
+
+
+def plot_layer(rec: Any, path: str | os.PathLike, *, bins: int = 80) -> None:
+    """Save a figure of one layer's spectrum (a :class:`fastrmt.weights.LayerReport`; PNG,
+    or any format matplotlib infers).
+
+    Histogram of the computed spectrum (singular values for ``"mp"``, eigenvalues of the
+    symmetric part for ``"wigner"``) against the fitted bulk density (Marchenko-Pastur
+    or semicircle with the estimated sigma), the bulk edge and threshold as dashed
+    lines, and the outliers as red ticks.  When only the outliers were computed
+    (Lanczos), the density and the outliers are drawn without a histogram.  A layer
+    without a model (``"none"``) shows the histogram of its singular values only.  Uses
+    the Agg canvas directly (never changes matplotlib's global backend).
+    """
+    fig, ax = new_figure(7, 4)
+    h = rec.bulk_scale
+    if rec.model == "none":
+        xs = dens = np.empty(0)
+        xlabel = "singular value"
+    elif rec.model == "mp":
+        c = rec.ratio
+        lo, hi = h * (1 - math.sqrt(c)), h * (1 + math.sqrt(c))
+        xs = np.linspace(lo, hi, 400)
+        dens = MarchenkoPastur(c).pdf((xs / h) ** 2) * 2 * xs / (h * h) if h > 0 else 0 * xs
+        xlabel = "singular value"
+    else:
+        lo, hi = -2 * h, 2 * h
+        xs = np.linspace(lo, hi, 400)
+        dens = np.sqrt(np.maximum(4 * h * h - xs * xs, 0.0)) / (2 * math.pi * h * h) \
+            if h > 0 else 0 * xs
+        xlabel = "eigenvalue of (W + W^T)/2"
+    if rec.spectrum is not None:
+        ax.hist(rec.spectrum, bins=bins, density=True, color="0.7", label="spectrum")
+    if rec.model != "none":
+        ax.plot(xs, dens, "b-", lw=1.5, label=f"fitted bulk, sigma={rec.sigma:.4g}")
+        for x in (rec.bulk_edge, rec.threshold) + ((-rec.bulk_edge, -rec.threshold)
+                                                   if rec.model == "wigner" else ()):
+            ax.axvline(x, color="k", ls="--", lw=0.8)
+    if rec.n_outliers:
+        ax.plot(rec.outliers, np.zeros(rec.n_outliers), "r|", ms=25, mew=2,
+                label=f"{rec.n_outliers} outlier(s)")
+    note = "" if rec.spectrum is not None else " (Lanczos: outliers only)"
+    ax.set_title(f"{rec.name} {rec.matrix_shape[0]}x{rec.matrix_shape[1]} [{rec.model}]{note}",
+                 fontsize=9)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("density")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(os.fspath(path), dpi=100)

@@ -53,6 +53,7 @@ import numpy as np
 import scipy.linalg
 
 from . import freeprob as fp
+from ._plots import plot_experiment
 from ._random import as_key
 from ._threads import thread_limit
 from ._validation import (check_array, check_bool, check_choice, check_dtype, check_int,
@@ -318,8 +319,6 @@ class ExperimentResult:
     def plot(self, path: str | os.PathLike) -> str:
         """PNG: spectrum against the density of mu_n, observed against predicted by rank,
         and the z-scores."""
-        from ._plots import plot_experiment
-
         return plot_experiment(self, path)
 
 

@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from ._plots import plot_sweep as _plot_sweep
 from ._validation import check_choice, check_int, check_real
 from .experiment import _jsonable, experiment
 from .operators import check_noise_memory
@@ -371,6 +372,4 @@ def fit_rates(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 def plot_sweep(rows: Sequence[dict[str, Any]], path: str | os.PathLike) -> str:
     """Count and location errors against n, per alpha and prediction; returns the path
     (see :func:`fastrmt._plots.plot_sweep`)."""
-    from ._plots import plot_sweep as _plot
-
-    return _plot(rows, path)
+    return _plot_sweep(rows, path)

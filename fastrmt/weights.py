@@ -122,6 +122,7 @@ import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
 from . import eigensolver as es
+from ._plots import plot_layer
 from ._threads import thread_limit
 from ._validation import check_bool, check_choice, check_int, check_probabilities, check_real
 from ._weights_io import WeightsFile, WeightsFileError, from_mapping, load_file
@@ -952,59 +953,6 @@ def _select(wf: WeightsFile, layers: Sequence[str] | None) -> list[str]:
         raise ValueError(f"layers: unknown or non-2-D layer(s) {unknown[:5]}; "
                          f"available: {wf.layers[:10]}")
     return list(layers)
-
-
-def plot_layer(rec: LayerReport, path: str | os.PathLike, *, bins: int = 80) -> None:
-    """Save a figure of one layer's spectrum (PNG, or any format matplotlib infers).
-
-    Histogram of the computed spectrum (singular values for ``"mp"``, eigenvalues of the
-    symmetric part for ``"wigner"``) against the fitted bulk density (Marchenko-Pastur
-    or semicircle with the estimated sigma), the bulk edge and threshold as dashed
-    lines, and the outliers as red ticks.  When only the outliers were computed
-    (Lanczos), the density and the outliers are drawn without a histogram.  A layer
-    without a model (``"none"``) shows the histogram of its singular values only.  Uses
-    the Agg canvas directly (never changes matplotlib's global backend).
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(7, 4))
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
-    h = rec.bulk_scale
-    if rec.model == "none":
-        xs = dens = np.empty(0)
-        xlabel = "singular value"
-    elif rec.model == "mp":
-        c = rec.ratio
-        lo, hi = h * (1 - math.sqrt(c)), h * (1 + math.sqrt(c))
-        xs = np.linspace(lo, hi, 400)
-        dens = mp_density((xs / h) ** 2, c) * 2 * xs / (h * h) if h > 0 else 0 * xs
-        xlabel = "singular value"
-    else:
-        lo, hi = -2 * h, 2 * h
-        xs = np.linspace(lo, hi, 400)
-        dens = np.sqrt(np.maximum(4 * h * h - xs * xs, 0.0)) / (2 * math.pi * h * h) \
-            if h > 0 else 0 * xs
-        xlabel = "eigenvalue of (W + W^T)/2"
-    if rec.spectrum is not None:
-        ax.hist(rec.spectrum, bins=bins, density=True, color="0.7", label="spectrum")
-    if rec.model != "none":
-        ax.plot(xs, dens, "b-", lw=1.5, label=f"fitted bulk, sigma={rec.sigma:.4g}")
-        for x in (rec.bulk_edge, rec.threshold) + ((-rec.bulk_edge, -rec.threshold)
-                                                   if rec.model == "wigner" else ()):
-            ax.axvline(x, color="k", ls="--", lw=0.8)
-    if rec.n_outliers:
-        ax.plot(rec.outliers, np.zeros(rec.n_outliers), "r|", ms=25, mew=2,
-                label=f"{rec.n_outliers} outlier(s)")
-    note = "" if rec.spectrum is not None else " (Lanczos: outliers only)"
-    ax.set_title(f"{rec.name} {rec.matrix_shape[0]}x{rec.matrix_shape[1]} [{rec.model}]{note}",
-                 fontsize=9)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("density")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(os.fspath(path), dpi=100)
 
 
 def _warmup() -> None:
