@@ -147,7 +147,7 @@ def test_bench_json_is_relative_to_the_current_folder(tmp_path, monkeypatch):
 
 
 def test_analyze_outputs_checked_before_the_analysis(tmp_path, capsys):
-    from fastrmt._cli_weights import main_for_tests
+    from fastrmt.cli import main_for_tests
 
     src = tmp_path / "m.npz"
     np.savez(src, w=np.random.default_rng(0).standard_normal((40, 60)))
@@ -168,7 +168,7 @@ def test_prune_keeps_input_mode_and_safetensors_metadata(tmp_path, capsys):
     from safetensors import safe_open
     from safetensors.numpy import save_file
 
-    from fastrmt._cli_weights import main_for_tests
+    from fastrmt.cli import main_for_tests
 
     src = str(tmp_path / "m.safetensors")
     save_file({"w": np.random.default_rng(1).standard_normal((64, 64))}, src,

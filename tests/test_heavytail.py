@@ -10,7 +10,7 @@ import pytest
 import fastrmt
 from fastrmt import heavytail as ht
 from fastrmt import weights as fw
-from fastrmt._cli_weights import main_for_tests
+from fastrmt.cli import main_for_tests
 from fastrmt._weights_io import WeightsFileError
 
 from . import reference_heavytail as ref

@@ -176,7 +176,7 @@ def test_bad_arguments(kwargs, exc, msg):
 def test_cli_prune_default_budget_and_flags(layers, tmp_path, capsys):
     import json
 
-    from fastrmt._cli_weights import main_for_tests
+    from fastrmt.cli import main_for_tests
     src = str(tmp_path / "m.npz")
     np.savez(src, **layers, bias=np.zeros(3))
     out = str(tmp_path / "p.npz")

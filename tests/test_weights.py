@@ -11,7 +11,7 @@ import pytest
 
 from fastrmt import pruning as fp
 from fastrmt import weights as fw
-from fastrmt._cli_weights import main_for_tests
+from fastrmt.cli import main_for_tests
 from fastrmt._weights_io import TORCH_MISSING, WeightsFileError, load_file
 
 from . import reference_weights as ref
