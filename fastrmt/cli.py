@@ -60,16 +60,29 @@ def _int(name: str, lo: int | None = None):
     return conv
 
 
-def _float(name: str, positive: bool = False):
-    def conv(text: str) -> float:
+def _float(name: str, positive: bool = False, lo: float | None = None,
+           hi: float | None = None, lo_open: bool = False, none: bool = False):
+    """A finite float option: ``positive`` (> 0), or within ``[lo, hi]`` (``(lo, hi]``
+    with ``lo_open``); ``none`` also accepts the word 'none' (None)."""
+    def conv(text: str) -> float | None:
+        if none and text.lower() == "none":
+            return None
         try:
             v = float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
+            what = "a number or 'none'" if none else "a number"
+            raise argparse.ArgumentTypeError(f"{name} must be {what}, got {text!r}") from None
         if v != v or v in (float("inf"), float("-inf")):
             raise argparse.ArgumentTypeError(f"{name} must be finite, got {text!r}")
         if positive and v <= 0:
             raise argparse.ArgumentTypeError(f"{name} must be > 0, got {v}")
+        below = lo is not None and (v <= lo if lo_open else v < lo)
+        if below or (hi is not None and v > hi):
+            if hi is None:
+                rule = f"> {lo:g}" if lo_open else f">= {lo:g}"
+            else:
+                rule = f"in {'(' if lo_open else '['}{lo:g}, {hi:g}]"
+            raise argparse.ArgumentTypeError(f"{name} must be {rule}, got {v}")
         return v
     return conv
 
@@ -354,75 +367,11 @@ def _keep(text: str) -> str | int:
     return v
 
 
-def _share(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid share {text!r}") from None
-    if not 0.0 <= v <= 1.0:
-        raise argparse.ArgumentTypeError(f"--bulk-share must be in [0, 1], got {v}")
-    return v
-
-
-def _ratio(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--ratio must be a number, got {text!r}") from None
-    if not 0.0 < v <= 1.0:
-        raise argparse.ArgumentTypeError(f"--ratio must be in (0, 1], got {v}")
-    return v
-
-
-def _count(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--target-params must be an integer, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"--target-params must be >= 0, got {v}")
-    return v
-
-
-def _max_change(text: str) -> float | None:
-    if text.lower() == "none":
-        return None
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--max-change must be a number or 'none', got {text!r}") from None
-    if not 0.0 <= v <= 1.0:
-        raise argparse.ArgumentTypeError(f"--max-change must be in [0, 1], got {v}")
-    return v
-
-
-def _sigma(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--sigma must be a number, got {text!r}") from None
-    if not (v >= 0.0 and v < float("inf")):
-        raise argparse.ArgumentTypeError(f"--sigma must be finite and >= 0, got {v}")
-    return v
-
-
-def _margin(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid margin {text!r}") from None
-    if not (v >= 0.0 and v < float("inf")):
-        raise argparse.ArgumentTypeError(f"--margin must be a finite number >= 0, got {v}")
-    return v
-
-
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", choices=METHODS, default="bema",
                    help="noise-level estimator: BEMA quantile regression (default) or "
                         "Gavish-Donoho median matching")
-    p.add_argument("--margin", type=_margin, default=3.0,
+    p.add_argument("--margin", type=_float("--margin", lo=0.0), default=3.0,
                    help="outlier threshold = bulk edge + MARGIN x Tracy-Widom scale "
                         "(default 3)")
     _threads_option(p)
@@ -477,16 +426,16 @@ def add_prune_parser(subparsers) -> argparse.ArgumentParser:
                    help="'signal' (default: the estimator's rank), 'outliers' (beyond the "
                         "bulk edge only) or a rank to keep per layer")
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--ratio", type=_ratio, default=None,
+    budget.add_argument("--ratio", type=_float("--ratio", lo=0.0, hi=1.0, lo_open=True), default=None,
                         help="global budget: fraction of the pruned layers' parameters "
                              "kept (factored form), split across layers by the estimate")
-    budget.add_argument("--target-params", type=_count, default=None,
+    budget.add_argument("--target-params", type=_int("--target-params", 0), default=None,
                         help="global budget as a parameter count")
-    p.add_argument("--max-change", type=_max_change, default=0.05,
+    p.add_argument("--max-change", type=_float("--max-change", lo=0.0, hi=1.0, none=True), default=0.05,
                    help="with the default --keep signal and no budget: the largest relative "
                         "change ||W - W_pruned||_F / ||W||_F per layer (default 0.05; the "
                         "rank is raised until it holds); 'none': the signal rank alone")
-    p.add_argument("--sigma", type=_sigma, default=None,
+    p.add_argument("--sigma", type=_float("--sigma", lo=0.0), default=None,
                    help="per-entry noise level for every layer (default: estimated per "
                         "layer from its bulk)")
     p.add_argument("--shrink", nargs="?", const="optimal", default="none",
@@ -495,7 +444,7 @@ def add_prune_parser(subparsers) -> argparse.ArgumentParser:
                         "(de-noised, every component), optimal (Gavish-Donoho, outliers "
                         "only; the default when the flag is given alone) or denoised (BGN "
                         "signal values, outliers only)")
-    p.add_argument("--bulk-share", type=_share, default=0.0,
+    p.add_argument("--bulk-share", type=_float("--bulk-share", lo=0.0, hi=1.0), default=0.0,
                    help="also keep this share of the bulk components (0..1)")
     p.add_argument("--min-dim", type=int, default=32,
                    help="copy layers with a short side below this unchanged (default 32)")

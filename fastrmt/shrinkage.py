@@ -71,7 +71,7 @@ from ._kernels._shrink import pair_sums
 from ._random import STREAM_NULL, SeedLike, as_key
 from ._threads import thread_limit
 from ._validation import check_choice, check_real
-from .weights import analyze_matrix, bgn_signal, mp_quantile, optimal_shrinkage
+from .weights import _check_matrix, analyze_matrix, bgn_signal, mp_quantile, optimal_shrinkage
 
 __all__ = ["DENOISERS", "rie_eigenvalues", "rie_singular_values", "noise_floor", "gd_threshold",
            "gd_shrink", "Denoised", "denoise"]
@@ -309,16 +309,7 @@ def denoise(W: Any, *, method: str = "rie", sigma: float | None = None,
     Denoised
     """
     method = check_choice("method", method, DENOISERS)
-    A = np.asarray(W)
-    if A.ndim != 2:
-        raise ValueError(f"W must be 2-D, got shape {A.shape}")
-    if not (np.issubdtype(A.dtype, np.floating) or np.issubdtype(A.dtype, np.integer)):
-        raise TypeError(f"W must hold real numbers, got dtype {A.dtype}")
-    if min(A.shape) < 2:
-        raise ValueError(f"W must have at least 2 rows and 2 columns, got shape {A.shape}")
-    if not np.all(np.isfinite(A)):
-        raise ValueError("W contains NaN or inf")
-    A = np.asarray(A, dtype=np.float64)
+    A = np.asarray(_check_matrix(W, "W"), dtype=np.float64)
     n, m = A.shape
     if symmetric is None:
         symmetric = method == "rie" and n == m and bool(np.array_equal(A, A.T))

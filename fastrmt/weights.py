@@ -554,6 +554,21 @@ def _check_scale(name: str, A: np.ndarray) -> None:
                          "overflow; rescale the layer (the analysis is scale-covariant)")
 
 
+def _check_matrix(W: Any, name: str) -> np.ndarray:
+    """A real 2-D matrix, at least 2 x 2, finite, within :data:`WEIGHT_RANGE`."""
+    A = np.asarray(W)
+    if A.ndim != 2:
+        raise ValueError(f"W must be 2-D, got shape {A.shape}")
+    if not (np.issubdtype(A.dtype, np.floating) or np.issubdtype(A.dtype, np.integer)):
+        raise TypeError(f"W must hold real numbers, got dtype {A.dtype}")
+    if min(A.shape) < 2:
+        raise ValueError(f"W must have at least 2 rows and 2 columns, got shape {A.shape}")
+    if not np.all(np.isfinite(A)):
+        raise ValueError(f"layer {name!r} contains NaN or inf weights")
+    _check_scale(name, A)
+    return A
+
+
 def analyze_matrix(W: np.ndarray, *, name: str = "array", method: str = "bema",
                    margin: float = 3.0, model: str = "auto", solver: str = "auto",
                    min_dim: int = MIN_DIM, heavy_tail: bool = True,
@@ -596,16 +611,7 @@ def analyze_matrix(W: np.ndarray, *, name: str = "array", method: str = "bema",
     heavy_tail = check_bool("heavy_tail", heavy_tail)
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, got {type(name).__name__}")
-    A = np.asarray(W)
-    if A.ndim != 2:
-        raise ValueError(f"W must be 2-D, got shape {A.shape}")
-    if not (np.issubdtype(A.dtype, np.floating) or np.issubdtype(A.dtype, np.integer)):
-        raise TypeError(f"W must hold real numbers, got dtype {A.dtype}")
-    if min(A.shape) < 2:
-        raise ValueError(f"W must have at least 2 rows and 2 columns, got shape {A.shape}")
-    if not np.all(np.isfinite(A)):
-        raise ValueError(f"layer {name!r} contains NaN or inf weights")
-    _check_scale(name, A)
+    A = _check_matrix(W, name)
     n, m = A.shape
     small = min(n, m) < min_dim
     if model == "auto":

@@ -193,7 +193,7 @@ def test_cli_prune_default_budget_and_flags(layers, tmp_path, capsys):
     assert "unchanged: no component above the noise" in text and "parameters kept" in text
     for bad, msg in ([["--ratio", "0"], "--ratio must be in (0, 1]"],
                      [["--ratio", "0.5", "--target-params", "9"], "not allowed with"],
-                     [["--sigma", "-1"], "--sigma must be finite"],
+                     [["--sigma", "-1"], "--sigma must be >= 0"],
                      [["--max-change", "2"], "--max-change must be in [0, 1]"],
                      [["--keep", "outliers", "--ratio", "0.5"], "needs keep='signal'"]):
         assert main_for_tests(["prune", src, "--out", out, "--overwrite", "--quiet",
