@@ -95,17 +95,19 @@ def _fmt_time(t: float) -> str:
 
 
 def run_benchmarks(select: str | None = None, quick: bool = False,
-                   json_path: str | None = None, overwrite: bool = False) -> int:
-    """Run ``pytest benchmarks --benchmark-only`` and print the table; returns pytest's status.
+                   json_path: str | None = None, overwrite: bool = False,
+                   as_json: bool = False) -> int:
+    """Run ``pytest benchmarks --benchmark-only`` and print the table (pytest-benchmark's
+    JSON with ``as_json``); returns pytest's status.
 
-    ``json_path`` (relative to the current folder) also receives pytest-benchmark's JSON,
-    written atomically once the run is over; it is checked before the run (its folder
-    exists and is writable; an existing file only with ``overwrite``).
+    ``json_path`` (relative to the current folder; ``--out``) also receives
+    pytest-benchmark's JSON, written atomically once the run is over; it is checked before
+    the run (its folder exists and is writable; an existing file only with ``overwrite``).
     """
     from ._files import atomic_write, check_file
 
     if json_path is not None:
-        json_path = check_file("--json", json_path, overwrite=overwrite)
+        json_path = check_file("--out", json_path, overwrite=overwrite)
     bench = _bench_dir()
     env = dict(os.environ)
     if quick:
@@ -125,5 +127,5 @@ def run_benchmarks(select: str | None = None, quick: bool = False,
         data = json.loads(text)
         if json_path is not None:
             atomic_write(json_path, text)
-    print(format_table(data))
+    print(json.dumps(data, indent=1) if as_json else format_table(data))
     return proc.returncode

@@ -209,7 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("-k", dest="select", default=None, help="pytest -k expression")
     b.add_argument("--quick", action="store_true",
                    help="small sizes (FASTRMT_BENCH_N=2000) for a smoke run")
-    b.add_argument("--json", default=None, metavar="FILE",
+    b.add_argument("--json", action="store_true",
+                   help="print pytest-benchmark's JSON instead of the table")
+    b.add_argument("--out", default=None, metavar="FILE",
                    help="also save pytest-benchmark's JSON here (relative to the current folder)")
     b.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
     b.set_defaults(func=_bench)
@@ -333,10 +335,10 @@ def _sweep(args) -> int:
 def _bench(args) -> int:
     try:
         # FILE is the user's (relative to the current folder, not the source checkout)
-        json_path = (check_file("--json", args.json, overwrite=args.overwrite)
-                     if args.json else None)
+        json_path = (check_file("--out", args.out, overwrite=args.overwrite)
+                     if args.out else None)
         return run_benchmarks(select=args.select, quick=args.quick, json_path=json_path,
-                              overwrite=args.overwrite)
+                              overwrite=args.overwrite, as_json=args.json)
     except (ValueError, OSError) as exc:
         return _fail("bench", exc)
 

@@ -123,13 +123,13 @@ def test_demo_refuses_existing_outputs_without_overwrite(tmp_path, capsys):
 
 
 def test_bench_json_missing_folder_fails_before_the_run(tmp_path):
-    proc = run(["bench", "--json", "nodir/b.json"], cwd=tmp_path)
+    proc = run(["bench", "--out", "nodir/b.json"], cwd=tmp_path)
     assert proc.returncode == 2
-    assert one_line(proc.stderr).startswith("fastrmt bench: error: --json: folder ")
+    assert one_line(proc.stderr).startswith("fastrmt bench: error: --out: folder ")
     assert "nodir does not exist" in proc.stderr
 
 
-def test_bench_json_is_relative_to_the_current_folder(tmp_path, monkeypatch):
+def test_bench_json_is_relative_to_the_current_folder(tmp_path, monkeypatch, capsys):
     from fastrmt import bench
 
     def fake_run(cmd, cwd, env):
@@ -140,10 +140,13 @@ def test_bench_json_is_relative_to_the_current_folder(tmp_path, monkeypatch):
 
     monkeypatch.setattr(bench.subprocess, "run", fake_run)
     monkeypatch.chdir(tmp_path)
-    assert main(["bench", "--json", "b.json"]) == 0
+    assert main(["bench", "--out", "b.json"]) == 0
     assert json.loads((tmp_path / "b.json").read_text()) == {"benchmarks": []}
-    assert main(["bench", "--json", "b.json"]) == 2               # exists: --overwrite
-    assert main(["bench", "--json", "b.json", "--overwrite"]) == 0
+    assert main(["bench", "--out", "b.json"]) == 2                # exists: --overwrite
+    capsys.readouterr()
+    assert main(["bench", "--out", "b.json", "--overwrite", "--json"]) == 0
+    # --json means what it means for every subcommand: JSON on stdout instead of the table
+    assert json.loads(capsys.readouterr().out) == {"benchmarks": []}
 
 
 def test_analyze_outputs_checked_before_the_analysis(tmp_path, capsys):
