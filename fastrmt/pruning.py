@@ -80,8 +80,8 @@ class LayerPrune:
     ``params_before = n * m``; ``params_after = rank * (n + m)`` when ``stored ==
     "factored"``, else ``n * m`` (``"dense"``: kept at full rank, ``"unchanged"``: not
     pruned at all, see ``note``).  ``rank_signal`` is the estimator's rank (components
-    above the noise floor, 0 for a layer without outliers; -1 when not computed), ``rank_outliers`` the count of outliers
-    beyond the bulk edge, ``signal_kept`` the estimated share of the layer's signal
+    above the noise floor, 0 for a layer without outliers; -1 when not computed),
+    ``rank_outliers`` the count of outliers beyond the bulk edge, ``signal_kept`` the estimated share of the layer's signal
     energy that the kept components carry (``sum xi^2`` kept / total; NaN when not
     computed) and ``frob_removed = ||W - W_pruned||_F / ||W||_F``.
     """
@@ -209,7 +209,7 @@ class _Layer:
     Vt: np.ndarray | None = None
     xi: np.ndarray | None = None
     sigma: float = float("nan")
-    floor: float = float("nan")
+    above: np.ndarray | None = None  # components with signal beyond the noise floor
     r_signal: int = -1
     limited: bool = False
 
@@ -221,7 +221,7 @@ def _allocate(layers: list[_Layer], budget: int) -> list[int]:
         n, m = L.A.shape
         fro2 = float(np.sum(L.s * L.s)) or 1.0
         # leading components first: scores made non-increasing within the layer
-        xi = np.where(L.xi > L.floor, L.xi, 0.0)  # below the floor: no evidence of signal
+        xi = np.where(L.above, L.xi, 0.0)  # below the floor: no evidence of signal
         sig = np.minimum.accumulate(xi * xi / fro2) / (n + m)
         obs = np.minimum.accumulate(L.s * L.s / fro2) / (n + m)  # ties among xi = 0
         for i in range(L.s.size):
@@ -354,11 +354,10 @@ def prune_weights(source: str | os.PathLike | np.ndarray | Mapping[str, Any], *,
                 B = A if n <= m else A.T
                 L.U, L.s, L.Vt = np.linalg.svd(B, full_matrices=False)
                 L.xi = rie_singular_values(L.s, (n, m), L.sigma, n_threads=nt)
-                L.floor = noise_floor((n, m), L.sigma, n_threads=nt)
-                # values below 1e-7 ||W||_F are rounding (weights._FLOOR), never signal
-                real = L.s > _FLOOR * float(np.linalg.norm(L.s))
-                L.r_signal = int(np.count_nonzero((L.xi > L.floor) & real)) \
-                    if rec.n_outliers else 0
+                # above the noise floor, and not rounding (below 1e-7 ||W||_F: weights._FLOOR)
+                L.above = (L.xi > noise_floor((n, m), L.sigma, n_threads=nt)) \
+                    & (L.s > _FLOOR * float(np.linalg.norm(L.s)))
+                L.r_signal = int(np.count_nonzero(L.above)) if rec.n_outliers else 0
             work.append(L)
         if budgeted:
             eligible = sum(L.A.size for L in work)
