@@ -7,6 +7,7 @@ compiled kernel (Numba in ``fastrmt._kernels``, Cython in ``fastrmt._ext``).
 from __future__ import annotations
 
 import importlib
+import time
 
 from . import freeprob, measures
 from ._random import Key
@@ -87,8 +88,6 @@ def warmup(verbose: bool = False) -> None:
     compiled code is then cached on disk (``cache=True``), so later processes only load
     it.  Call this once after installing, or at the start of a timed job.
     """
-    import time
-
     for name in _WARMUP_MODULES:
         t0 = time.perf_counter()
         importlib.import_module(name)._warmup()

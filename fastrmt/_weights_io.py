@@ -35,6 +35,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ._files import atomic_path
+
 __all__ = ["WeightsFileError", "WeightsFile", "FORMATS", "detect_format", "load_file",
            "from_mapping", "save_file"]
 
@@ -202,8 +204,6 @@ def save_file(path: str | os.PathLike, wf: WeightsFile, tensors: Mapping[str, np
     keeps its mode; a new one gets ``mode`` (default ``0o666 & ~umask``).  safetensors
     output keeps ``wf.metadata``.
     """
-    from ._files import atomic_path
-
     path = os.fspath(path)
     fmt = detect_format(path)
     with atomic_path(path, mode=mode) as tmp:

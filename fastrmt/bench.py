@@ -16,6 +16,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ._files import atomic_write, check_file
+
 __all__ = ["run_benchmarks", "format_table", "BASELINE_MARKERS"]
 
 BASELINE_MARKERS = ("numpy", "scipy", "brentq", "svd", "ssymv", "lapack", "baseline")
@@ -104,7 +106,6 @@ def run_benchmarks(select: str | None = None, quick: bool = False,
     pytest-benchmark's JSON, written atomically once the run is over; it is checked before
     the run (its folder exists and is writable; an existing file only with ``overwrite``).
     """
-    from ._files import atomic_write, check_file
 
     if json_path is not None:
         json_path = check_file("--out", json_path, overwrite=overwrite)

@@ -29,6 +29,7 @@ from typing import Sequence
 
 import numpy as np
 
+from . import __version__
 from . import sweep as sw
 from ._files import atomic_path, atomic_write, check_file, check_folder
 from .bench import run_benchmarks
@@ -143,8 +144,6 @@ def _experiment_options(p: argparse.ArgumentParser, *, sweep: bool = False) -> N
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
-
     parser = _Parser(prog="fastrmt", description="Large deformed Wigner matrices: outliers "
                      "against free-probability predictions.")
     parser.add_argument("--version", action="version", version=f"fastrmt {__version__}")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import logging
 import math
 import os
 import sys
@@ -28,7 +29,9 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from ._files import atomic_write
 from ._plots import plot_sweep as _plot_sweep
+from ._threads import cpu_count
 from ._validation import check_choice, check_int, check_real
 from .experiment import _jsonable, experiment
 from .operators import check_noise_memory
@@ -278,7 +281,6 @@ def _run_locked(tasks, results, resume, overwrite, scheduler, n_workers, progres
         if resume:
             _repair_tail(results)           # also refuses a file that is not a results file
         elif overwrite:
-            from ._files import atomic_write
 
             atomic_write(results, "")
     done = {row["key"] for row in read_results(results)}
@@ -290,13 +292,9 @@ def _run_locked(tasks, results, resume, overwrite, scheduler, n_workers, progres
 
     cluster = None
     if scheduler is None:
-        from ._threads import cpu_count
-
         workers = n_workers or max(1, min(cpu_count(), len(todo)))
         # worker warnings (e.g. a task cancelled by Ctrl-C) stay off stderr; task errors
         # still reach us through fut.result()
-        import logging
-
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                dashboard_address=None, silence_logs=logging.ERROR)
         client = Client(cluster)
@@ -312,8 +310,6 @@ def _run_locked(tasks, results, resume, overwrite, scheduler, n_workers, progres
     except KeyboardInterrupt:
         # Ctrl-C: the rows are on disk; keep Dask's shutdown chatter (tracebacks of
         # cancelled callbacks) off stderr, so the command's one line is all the user sees
-        import logging
-
         for name in ("distributed", "tornado", "asyncio"):
             logging.getLogger(name).setLevel(logging.CRITICAL + 1)
         raise
