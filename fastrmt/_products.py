@@ -6,6 +6,8 @@ Shared by :class:`fastrmt.packed.PackedSymmetric`, the dense and packed storages
 * :func:`n_chunks` - how many private accumulation buffers a product uses, a function of
   the sizes only (never of the thread count), so the summation order and the result are
   the same for any ``n_threads``;
+* :func:`tile_schedule` - which tiles of the upper triangle each chunk walks, in what
+  order: the one schedule of the Cython product and of the Numba matrix-free product;
 * :func:`check_product_memory` - refuse a product whose buffers would not fit, before
   allocating them;
 * :func:`as_block` - validate and shape the vector or block a product is applied to;
@@ -18,10 +20,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._ext import load
 from ._threads import blas_limit
 from ._validation import check_array, check_memory
 
-__all__ = ["PACKED_TILE", "n_chunks", "check_product_memory", "as_block", "sym_product"]
+import functools
+
+__all__ = ["PACKED_TILE", "n_chunks", "tile_schedule", "check_product_memory", "as_block",
+           "sym_product"]
 
 # Side of the square tiles of the packed block product (fastrmt._ext._packed).
 PACKED_TILE = 256
@@ -45,6 +51,36 @@ def n_chunks(n: int, b: int, tile: int) -> int:
     by_traffic = max(2, n // (32 * b))
     by_memory = max(_MIN_CHUNKS, _CHUNK_BUDGET // max(1, n * b * 8))
     return int(max(1, min(npairs, _MAX_CHUNKS, by_traffic, by_memory)))
+
+
+@functools.lru_cache(maxsize=64)
+def tile_schedule(n: int, tile: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The tile rows each of the ``k`` chunks of a tiled symmetric product walks.
+
+    The upper triangle of an (n, n) matrix is cut into square tiles (I, J), I <= J, of
+    side ``tile``; tile row t holds the tiles (t, t), (t, t+1), ..., (t, nb-1).  Rows are
+    paired (t, nb-1-t), so that every pair holds the same number of tiles, and pair p
+    goes to chunk ``p % k``.  Chunk c walks ``rows[starts[c]:starts[c+1]]`` in that
+    order, each row from its diagonal tile to the last; it accumulates into its own
+    buffer, so this order (a function of (n, tile, k) only) fixes every rounding.
+
+    Returns ``(starts, rows)``: read-only intp arrays of lengths k + 1 and nb.
+    """
+    if n < 1 or tile < 1 or k < 1:
+        raise ValueError(f"tile_schedule needs n, tile, k >= 1, got {(n, tile, k)}")
+    nb = (n + tile - 1) // tile
+    npairs = (nb + 1) // 2
+    per_chunk: list[list[int]] = [[] for _ in range(k)]
+    for p in range(npairs):
+        per_chunk[p % k].append(p)
+        if nb - 1 - p != p:
+            per_chunk[p % k].append(nb - 1 - p)
+    starts = np.zeros(k + 1, dtype=np.intp)
+    starts[1:] = np.cumsum([len(c) for c in per_chunk])
+    rows = np.array([t for c in per_chunk for t in c], dtype=np.intp)
+    starts.flags.writeable = False
+    rows.flags.writeable = False
+    return starts, rows
 
 
 def check_product_memory(n: int, b: int, k: int, itemsize: int) -> None:
@@ -80,8 +116,6 @@ def sym_product(data: np.ndarray, n: int, packed: bool, V: np.ndarray, nt: int,
     triangle is read).  ``single``: float32 data and V, float32 arithmetic; otherwise V
     float64 and float64 arithmetic.
     """
-    from ._ext import load
-
     ext = load("_packed")
     b = V.shape[1]
     k = n_chunks(n, b, PACKED_TILE)
@@ -89,10 +123,8 @@ def sym_product(data: np.ndarray, n: int, packed: bool, V: np.ndarray, nt: int,
     check_product_memory(n, b, k, np.dtype(dt).itemsize)
     bufs = np.zeros((k, n, b), dtype=dt)
     out = np.empty((n, b), dtype=dt)
-    if single:
-        ext.sym_matmat_single(data, n, packed, V, bufs, PACKED_TILE, nt)
-    else:
-        ext.sym_matmat(data, n, packed, V, bufs, PACKED_TILE, nt)
+    starts, rows = tile_schedule(n, PACKED_TILE, k)
+    ext.sym_matmat(data, n, packed, V, bufs, starts, rows, PACKED_TILE, nt)
     ext.sum_chunks(bufs, out, nt)
     return out
 

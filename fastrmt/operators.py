@@ -34,11 +34,13 @@ from typing import Any, Callable, Literal
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
+from ._ext import load
 from ._kernels import _matfree, _sampling
 from ._random import SeedLike
 from ._threads import thread_limit
 from ._validation import check_choice, check_dtype, check_memory, format_bytes
-from ._products import _BlasOneThread, as_block, check_product_memory, n_chunks, sym_product
+from ._products import (_BlasOneThread, as_block, check_product_memory, n_chunks, sym_product,
+                        tile_schedule)
 from .packed import PackedSymmetric, packed_size
 from .sampling import WignerSpec, wigner, wigner_spec
 from .signals import Signal, make_signal
@@ -61,19 +63,13 @@ def _dense_product(A: np.ndarray, V: np.ndarray, nt: int, single: bool,
         return _dense_product(A, V.astype(np.float64), nt, False, symmetric).astype(np.float32)
     if symmetric:
         return sym_product(A.reshape(-1), n, False, V, nt, single)
-    from ._ext import load
-
     ext = load("_dense")
     with _BlasOneThread():
-        if single:
-            out = np.empty((n, b), dtype=np.float32)
-            ext.dense_matmat_single(A, V, out, DENSE_ROW_TILE, nt)
-            return out
-        out = np.empty((n, b))
-        if A.dtype == np.float32:
-            ext.dense_matmat_f32(A, V, out, DENSE_ROW_TILE, DENSE_COL_TILE, nt)
+        out = np.empty((n, b), dtype=V.dtype)
+        if A.dtype == V.dtype:
+            ext.dense_matmat(A, V, out, DENSE_ROW_TILE, nt)
         else:
-            ext.dense_matmat_f64(A, V, out, DENSE_ROW_TILE, nt)
+            ext.dense_matmat_widen(A, V, out, DENSE_ROW_TILE, DENSE_COL_TILE, nt)
         return out
 
 
@@ -182,8 +178,9 @@ class DeformedWigner(LinearOperator):
         check_product_memory(n, b, k, V.dtype.itemsize)
         bufs = np.zeros((k, n, b), dtype=V.dtype)
         out = np.empty((n, b), dtype=V.dtype)
+        starts, rows = tile_schedule(n, MATFREE_TILE, k)
         with _BlasOneThread():
-            _matfree.matfree_matmat(bufs, V, n, MATFREE_TILE,
+            _matfree.matfree_matmat(bufs, V, n, MATFREE_TILE, starts, rows,
                                     self.storage_dtype == np.float32 and V.dtype == np.float64,
                                     *self.spec.kernel_args())
             _matfree.sum_chunks(bufs, out)

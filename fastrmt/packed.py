@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._ext import load
 from ._products import as_block, sym_product
 from ._threads import thread_limit
 from ._validation import check_dtype, check_int, check_memory, format_bytes
@@ -82,8 +83,6 @@ class PackedSymmetric:
 
     def to_dense(self, *, n_threads: int | None = None) -> np.ndarray:
         """The full symmetric matrix as a dense C-order array (refused if it would not fit)."""
-        from ._ext import load
-
         n = self.n
         check_memory(f"a dense copy of the {n} x {n} packed matrix",
                      n * n * self.dtype.itemsize)

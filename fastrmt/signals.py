@@ -54,6 +54,7 @@ from typing import Any, Mapping
 import numpy as np
 import scipy.fft
 
+from ._ext import load
 from ._kernels import _basis, _philox
 from ._random import STREAM_BASIS, STREAM_SIGNAL, Key, SeedLike, as_key
 from ._threads import thread_limit
@@ -272,12 +273,10 @@ class Signal:
         if self.basis == "diagonal":
             return V.copy()
         if self.basis == "haar":
-            from ._ext import load
-
             m = self._qt if transpose else self._q
             out = np.empty((self.n, V.shape[1]))
             with _BlasOneThread():  # row tiles, one dgemm each: thread-count independent
-                load("_dense").dense_matmat_f64(m, np.ascontiguousarray(V), out, 64, nt)
+                load("_dense").dense_matmat(m, np.ascontiguousarray(V), out, 64, nt)
             return out
         signs = self._signs
         if transpose:  # Q.T = D_1 C.T D_2 C.T D_3 C.T

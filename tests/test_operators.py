@@ -84,6 +84,35 @@ def test_bit_identical_across_threads(ops, storage, dtype):
     np.testing.assert_array_equal(w.matmat_single(v, n_threads=2), s1)
 
 
+@pytest.mark.parametrize("n, tile, k", [(1, 256, 1), (300, 32, 1), (301, 32, 2),
+                                         (301, 32, 4), (1000, 7, 5), (257, 256, 1)])
+def test_tile_schedule(n, tile, k):
+    """The one schedule of both tiled products: every tile row exactly once; chunk c
+    holds the pairs (p, nb-1-p) with p = c mod k, in increasing p."""
+    starts, rows = products_mod.tile_schedule(n, tile, k)
+    nb = -(-n // tile)
+    assert starts.shape == (k + 1,) and starts[0] == 0 and starts[-1] == nb
+    assert sorted(rows.tolist()) == list(range(nb))
+    for c in range(k):
+        expected = []
+        for p in range(c, (nb + 1) // 2, k):
+            expected += [p] if p == nb - 1 - p else [p, nb - 1 - p]
+        assert rows[starts[c]:starts[c + 1]].tolist() == expected
+    assert not rows.flags.writeable and not starts.flags.writeable
+    with pytest.raises(ValueError, match="tile_schedule"):
+        products_mod.tile_schedule(0, tile, k)
+
+
+def test_mixed_precision_refused_by_the_fused_kernel():
+    """float64 data with float32 arithmetic has no kernel: refused, not miscomputed."""
+    from fastrmt._ext import load
+
+    starts, rows = products_mod.tile_schedule(2, 256, 1)
+    with pytest.raises(ValueError, match="float64 data"):
+        load("_packed").sym_matmat(np.zeros(4), 2, False, np.zeros((2, 1), np.float32),
+                                   np.zeros((1, 2, 1), np.float32), starts, rows, 256, 1)
+
+
 @pytest.mark.parametrize("storage", ["packed", "matrix-free"])
 def test_small_tiles_many_chunks(monkeypatch, storage):
     """Tiles of 32 at n=301: 10 tile rows, 5 pairs, several chunks, ragged last tile."""

@@ -23,10 +23,14 @@ panel width does not change the arithmetic of a column (the same operations in t
 order), only how many columns share a pass.  The same kernel serves dense
 symmetric matrices (row i at ``data + i*n``; only the upper triangle is read).
 
-Tile rows are paired (t, nb-1-t) so that every pair holds the same work; pair p belongs to *chunk* ``p % n_chunks``.  Each chunk accumulates into its own
-(n, b) buffer, in a fixed order, and the chunks are summed afterwards in chunk order.
-``n_chunks`` is chosen by the caller from (n, b) only, never from the thread count, so
-the result is bit-identical for any number of threads.
+Which tiles each *chunk* walks, and in what order, is the one schedule of
+``fastrmt._products.tile_schedule`` (also used by the Numba matrix-free product): tile
+rows paired (t, nb-1-t) so that every pair holds the same work, pair p in chunk
+``p % n_chunks``.  Each chunk accumulates into its own (n, b) buffer, in a fixed order,
+and the chunks are summed afterwards in chunk order.  ``n_chunks`` is chosen by the
+caller from (n, b) only, never from the thread count, so the result is bit-identical for
+any number of threads.  One fused function serves float32 and float64 (storage and
+arithmetic).
 """
 cimport cython
 from cython.parallel cimport prange
@@ -331,74 +335,55 @@ def _use_isa(name: str) -> str:
 
 # --- block products --------------------------------------------------------------------
 
-def sym_matmat(const real[::1] data, Py_ssize_t n, bint packed, const double[:, ::1] V,
-               double[:, :, ::1] bufs, int tile, int n_threads):
+ctypedef fused acc:
+    float
+    double
+
+
+def sym_matmat(const real[::1] data, Py_ssize_t n, bint packed, const acc[:, ::1] V,
+               acc[:, :, ::1] bufs, const Py_ssize_t[::1] starts,
+               const Py_ssize_t[::1] rows, int tile, int n_threads):
     """bufs[k] += (chunk k's tiles) @ V for every chunk k; the caller sums bufs in order.
 
     ``data``: the packed triangle (``packed=True``) or the flattened dense C-order
     matrix (``packed=False``: only its upper triangle is read).  ``bufs`` has shape
-    (n_chunks, n, b) and must be zeroed.  Float64 arithmetic.
+    (n_chunks, n, b) and must be zeroed.  The arithmetic is in V's dtype (float32 data
+    with float64 V: converted on the fly; float64 data with float32 V is refused).
+
+    The schedule comes from ``fastrmt._products.tile_schedule`` (shared with the
+    Numba matrix-free product): chunk k walks the tile rows ``rows[starts[k]:
+    starts[k+1]]`` in order, each from its diagonal tile to the last column tile.
     """
     cdef Py_ssize_t b = V.shape[1]
     cdef Py_ssize_t n_chunks = bufs.shape[0]
     cdef Py_ssize_t nb = (n + tile - 1) // tile
-    cdef Py_ssize_t npairs = (nb + 1) // 2
-    cdef Py_ssize_t k, p, side, t, J, i0, i1, j0, j1
-    cdef double* O
-    cdef const double* Vp = &V[0, 0]
+    cdef Py_ssize_t k, q, t, J, i0, i1, j0, j1
+    cdef acc* O
+    cdef const acc* Vp = &V[0, 0]
     cdef const real* dp = &data[0]
     cdef int pk = 1 if packed else 0
+    if real is double and acc is float:
+        raise ValueError("float64 data needs float64 V (no float32 kernel for it)")
+    if starts.shape[0] != n_chunks + 1 or starts[n_chunks] > rows.shape[0]:
+        raise ValueError("the schedule does not match bufs")
     frmt_isa()
     with nogil:
         for k in prange(n_chunks, num_threads=n_threads, schedule="dynamic", chunksize=1):
             O = &bufs[k, 0, 0]
-            p = k
-            while p < npairs:
-                for side in range(2):
-                    t = p if side == 0 else nb - 1 - p
-                    if side == 1 and t == p:
-                        break
-                    i0 = t * tile
-                    i1 = min(i0 + tile, n)
-                    for J in range(t, nb):
-                        j0 = J * tile
-                        j1 = min(j0 + tile, n)
+            for q in range(starts[k], starts[k + 1]):
+                t = rows[q]
+                i0 = t * tile
+                i1 = min(i0 + tile, n)
+                for J in range(t, nb):
+                    j0 = J * tile
+                    j1 = min(j0 + tile, n)
+                    if acc is float:
                         if real is float:
-                            frmt_symtile_sd(dp, n, pk, i0, i1, j0, j1, Vp, O, b)
-                        else:
-                            frmt_symtile_dd(dp, n, pk, i0, i1, j0, j1, Vp, O, b)
-                p = p + n_chunks
-
-
-def sym_matmat_single(const float[::1] data, Py_ssize_t n, bint packed,
-                      const float[:, ::1] V, float[:, :, ::1] bufs, int tile, int n_threads):
-    """Float32 twin of :func:`sym_matmat` (float32 storage, float32 arithmetic)."""
-    cdef Py_ssize_t b = V.shape[1]
-    cdef Py_ssize_t n_chunks = bufs.shape[0]
-    cdef Py_ssize_t nb = (n + tile - 1) // tile
-    cdef Py_ssize_t npairs = (nb + 1) // 2
-    cdef Py_ssize_t k, p, side, t, J, i0, i1, j0, j1
-    cdef float* O
-    cdef const float* Vp = &V[0, 0]
-    cdef const float* dp = &data[0]
-    cdef int pk = 1 if packed else 0
-    frmt_isa()
-    with nogil:
-        for k in prange(n_chunks, num_threads=n_threads, schedule="dynamic", chunksize=1):
-            O = &bufs[k, 0, 0]
-            p = k
-            while p < npairs:
-                for side in range(2):
-                    t = p if side == 0 else nb - 1 - p
-                    if side == 1 and t == p:
-                        break
-                    i0 = t * tile
-                    i1 = min(i0 + tile, n)
-                    for J in range(t, nb):
-                        j0 = J * tile
-                        j1 = min(j0 + tile, n)
-                        frmt_symtile_ss(dp, n, pk, i0, i1, j0, j1, Vp, O, b)
-                p = p + n_chunks
+                            frmt_symtile_ss(dp, n, pk, i0, i1, j0, j1, Vp, O, b)
+                    elif real is float:
+                        frmt_symtile_sd(dp, n, pk, i0, i1, j0, j1, Vp, O, b)
+                    else:
+                        frmt_symtile_dd(dp, n, pk, i0, i1, j0, j1, Vp, O, b)
 
 
 def sum_chunks(const real[:, :, ::1] bufs, real[:, ::1] out, int n_threads):

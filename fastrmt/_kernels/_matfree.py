@@ -4,14 +4,14 @@ Numba rather than Cython: the tiles are produced by the Philox sampler of
 :mod:`._sampling` (``fill_upper_tile``), which is itself Numba and is inlined here;
 the products use ``np.dot`` on the tile (Numba calls BLAS gemm for it).
 
-Work split (the same as the packed product of ``fastrmt._ext._packed``): the upper
-triangle is cut into square tiles (I, J), I <= J.  Each tile is generated once into a
-thread-private buffer T and gives ``out[I] += T @ V[J]`` and, when I < J,
-``out[J] += T.T @ V[I]`` (a diagonal tile is completed to a symmetric block first).
-Tile rows are paired (t, nb-1-t) for balance; pair p belongs to chunk ``p % K`` and
-each chunk accumulates into its own (n, b) buffer in a fixed order; the buffers are
-summed in chunk order.  K depends on (n, b) only, so the result is bit-identical for any
-number of threads.  Memory: K * n * b values plus one tile per chunk task.
+Work split: the one schedule of ``fastrmt._products.tile_schedule``, also walked by the
+packed product of ``fastrmt._ext._packed``.  The upper triangle is cut into square
+tiles (I, J), I <= J; chunk k walks the tile rows ``rows[starts[k]:starts[k+1]]``, each
+from its diagonal tile on.  Each tile is generated once into a thread-private buffer T
+and gives ``out[I] += T @ V[J]`` and, when I < J, ``out[J] += T.T @ V[I]`` (a diagonal
+tile is completed to a symmetric block first).  Each chunk accumulates into its own
+(n, b) buffer in a fixed order; the buffers are summed in chunk order.  K depends on
+(n, b) only, so the result is bit-identical for any number of threads.  Memory: K * n * b values plus one tile per chunk task.
 """
 from __future__ import annotations
 
@@ -23,50 +23,43 @@ from ._sampling import fill_upper_tile
 
 
 @jit
-def _chunk_product(bufs, k, V, n, tile, round32, stream, k0, k1, law, param, scale_off,
-                   scale_diag, T, tmp):
-    n_chunks = bufs.shape[0]
+def _chunk_product(bufs, k, V, n, tile, starts, rows, round32, stream, k0, k1, law, param,
+                   scale_off, scale_diag, T, tmp):
     nb = (n + tile - 1) // tile
-    npairs = (nb + 1) // 2
     O = bufs[np.int64(k)]
     b = V.shape[1]
-    p = np.int64(k)
-    while p < npairs:
-        for side in range(2):
-            t = p if side == 0 else nb - 1 - p
-            if side == 1 and t == p:
-                break
-            i0 = t * tile
-            i1 = min(i0 + tile, n)
-            mi = i1 - i0
-            for J in range(t, nb):
-                j0 = J * tile
-                j1 = min(j0 + tile, n)
-                mj = j1 - j0
-                Tt = T[:mi * mj].reshape((mi, mj))
-                fill_upper_tile(Tt, i0, i1, j0, j1, stream, k0, k1, law, param,
-                                scale_off, scale_diag)
-                if round32:
-                    for a in range(mi):
-                        for c in range(mj):
-                            Tt[a, c] = np.float32(Tt[a, c])
-                if J == t:
-                    for a in range(mi):
-                        for c in range(a):
-                            Tt[a, c] = Tt[c, a]
-                r = tmp[:mi * b].reshape((mi, b))
-                np.dot(Tt, V[j0:j1], r)
-                O[i0:i1] += r
-                if J != t:
-                    r2 = tmp[:mj * b].reshape((mj, b))
-                    np.dot(Tt.T, V[i0:i1], r2)
-                    O[j0:j1] += r2
-        p += n_chunks
+    for q in range(starts[k], starts[k + 1]):
+        t = rows[q]
+        i0 = t * tile
+        i1 = min(i0 + tile, n)
+        mi = i1 - i0
+        for J in range(t, nb):
+            j0 = J * tile
+            j1 = min(j0 + tile, n)
+            mj = j1 - j0
+            Tt = T[:mi * mj].reshape((mi, mj))
+            fill_upper_tile(Tt, i0, i1, j0, j1, stream, k0, k1, law, param,
+                            scale_off, scale_diag)
+            if round32:
+                for a in range(mi):
+                    for c in range(mj):
+                        Tt[a, c] = np.float32(Tt[a, c])
+            if J == t:
+                for a in range(mi):
+                    for c in range(a):
+                        Tt[a, c] = Tt[c, a]
+            r = tmp[:mi * b].reshape((mi, b))
+            np.dot(Tt, V[j0:j1], r)
+            O[i0:i1] += r
+            if J != t:
+                r2 = tmp[:mj * b].reshape((mj, b))
+                np.dot(Tt.T, V[i0:i1], r2)
+                O[j0:j1] += r2
 
 
 @jit(parallel=True)
-def matfree_matmat(bufs, V, n, tile, round32, stream, k0, k1, law, param, scale_off,
-                   scale_diag):
+def matfree_matmat(bufs, V, n, tile, starts, rows, round32, stream, k0, k1, law, param,
+                   scale_off, scale_diag):
     """bufs[k] += chunk k's part of (X/sqrt(n)) @ V; bufs zeroed, shape (K, n, b).
 
     ``round32``: round each generated entry to float32 first (the values of a float32
@@ -77,8 +70,8 @@ def matfree_matmat(bufs, V, n, tile, round32, stream, k0, k1, law, param, scale_
     for k in numba.prange(n_chunks):
         T = np.empty(tile * tile, dtype=V.dtype)
         tmp = np.empty(tile * b, dtype=V.dtype)
-        _chunk_product(bufs, k, V, n, tile, round32, stream, k0, k1, law, param,
-                       scale_off, scale_diag, T, tmp)
+        _chunk_product(bufs, k, V, n, tile, starts, rows, round32, stream, k0, k1, law,
+                       param, scale_off, scale_diag, T, tmp)
 
 
 @jit(parallel=True)
