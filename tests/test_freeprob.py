@@ -496,13 +496,13 @@ def test_refuse_n_threads():
 def test_warmup_compiles_every_entry_kernel():
     # every kernel the public functions call is compiled (or loaded from the cache) by
     # the warm-up, so a timed first call compiles nothing
-    from fastrmt._kernels import _classical, _freeprob
+    from fastrmt._kernels import _classical, _fp_far, _fp_roots, _fp_sums
     fp._warmup()
     entry = [_classical.locate_many, _classical.mass_above_many, _classical.tail_many,
-             _freeprob.block_moments, _freeprob.bulk_many, _freeprob.g_complex_many,
-             _freeprob.gap_scan_many, _freeprob.inverse_complex_many,
-             _freeprob.inverse_real, _freeprob.moments_many, _freeprob.phi_excluding,
-             _freeprob.phi_many, _freeprob.root_f]
+             _fp_far.block_moments, _fp_roots.bulk_many, _fp_far.g_complex_many,
+             _fp_roots.gap_scan_many, _fp_roots.inverse_complex_many,
+             _fp_roots.inverse_real, _fp_far.moments_many, _fp_sums.phi_excluding,
+             _fp_far.phi_many, _fp_roots.root_f]
     assert all(k.signatures for k in entry), [k.__name__ for k in entry if not k.signatures]
 
 

@@ -28,7 +28,7 @@ empirical spectrum).  T decreases in u, with dT/du = -(v / (pi s2)) psi'(u) and
 psi' = |Phi'(omega)|**2 / Re Phi'(omega).
 
 Sums of arg(omega - x_j) over far blocks of sorted atoms use the same one-level
-multipole moments as :mod:`._freeprob`: sum_j w_j log(omega - x_j) = M_0 log(omega - c)
+multipole moments as :mod:`._fp_far`: sum_j w_j log(omega - x_j) = M_0 log(omega - c)
 - sum_{n>=1} M_n / (n (omega - c)**n).
 """
 from __future__ import annotations
@@ -39,8 +39,9 @@ import math
 import numba
 import numpy as np
 
-from ._freeprob import (EPS_STEP, FMM_BLOCK, FMM_P, FMM_RHO, KIND_MP, KIND_SEMICIRCLE,
-                        KIND_UNIFORM, MAXIT, NAN, _csqrt_prod, _solve_t, eval_real)
+from ._fp_far import FMM_BLOCK, FMM_P, FMM_RHO, eval_real
+from ._fp_roots import EPS_STEP, MAXIT, _solve_t
+from ._fp_sums import KIND_MP, KIND_SEMICIRCLE, KIND_UNIFORM, NAN, _csqrt_prod
 from ._jit import jit
 
 CHUNK = 16          # consecutive targets solved in sequence (each starts from the last)
@@ -151,13 +152,14 @@ def mass_above(u, kinds, params, cw, atoms, wsuffix):
 
 
 @jit
-def tail_point(u, tguess, s2, kinds, params, cw, atoms, aw, fc, fr, fm, wsuffix):
+def tail_point(u, tguess, s2, meas, wsuffix):
     """At u in the u-range of a component of supp mu: (T, x, dT/du, density, t,
     Re Phi'(omega)) with omega = u + i sqrt(t)."""
-    t, reg, gp = _solve_t(u, tguess, s2, kinds, params, cw, atoms, aw, fc, fr, fm, True)
+    kinds, params, cw, atoms, aw, fc, fr, fm = meas
+    t, reg, gp = _solve_t(u, tguess, s2, meas, True)
     if not (t > 0.0):
         if not math.isfinite(reg):
-            m1, _, _ = eval_real(u, kinds, params, cw, atoms, aw, fc, fr, fm)
+            m1, _, _ = eval_real(u, meas)
             reg = m1
         return (mass_above(u, kinds, params, cw, atoms, wsuffix), u + s2 * reg, 0.0, 0.0, 0.0,
                 1.0 + s2 * gp.real)
@@ -174,8 +176,7 @@ def tail_point(u, tguess, s2, kinds, params, cw, atoms, aw, fc, fr, fm, wsuffix)
 
 
 @jit
-def locate(tau, ua, ub, Ta, Tb, u0, t0, scale, s2, kinds, params, cw, atoms, aw, fc, fr,
-           fm, wsuffix):
+def locate(tau, ua, ub, Ta, Tb, u0, t0, scale, s2, meas, wsuffix):
     """u in (ua, ub) with T(u) = tau (T(ua) = Ta >= tau >= Tb = T(ub)): bracketed Newton
     with a regula-falsi fall-back.  Returns (x = psi(u), density, u, t, evaluations,
     Re Phi'(omega))."""
@@ -192,8 +193,7 @@ def locate(tau, ua, ub, Ta, Tb, u0, t0, scale, s2, kinds, params, cw, atoms, aw,
     dph = NAN
     tol_T = 1e-15 * max(tau, 1e-300) + 1e-300
     for it in range(MAXIT):
-        T, x, dT, rho, t, dph = tail_point(u, t, s2, kinds, params, cw, atoms, aw, fc, fr, fm,
-                                           wsuffix)
+        T, x, dT, rho, t, dph = tail_point(u, t, s2, meas, wsuffix)
         F = T - tau
         if abs(F) <= tol_T:
             return x, rho, u, t, it + 1, dph
@@ -214,16 +214,15 @@ def locate(tau, ua, ub, Ta, Tb, u0, t0, scale, s2, kinds, params, cw, atoms, aw,
                 un = 0.5 * (lo + hi)
         if abs(un - u) <= step_tol:
             u = un
-            T, x, dT, rho, t, dph = tail_point(u, t, s2, kinds, params, cw, atoms, aw, fc, fr,
-                                               fm, wsuffix)
+            T, x, dT, rho, t, dph = tail_point(u, t, s2, meas, wsuffix)
             return x, rho, u, t, it + 2, dph
         u = un
     return x, rho, u, t, MAXIT, dph
 
 
 @jit(parallel=True)
-def locate_many(tau, comp, ua_arr, ub_arr, Ta_arr, Tb_arr, scale, s2, kinds, params, cw,
-                atoms, aw, fc, fr, fm, wsuffix, out_x, out_rho, out_u, out_evals, out_dphi):
+def locate_many(tau, comp, ua_arr, ub_arr, Ta_arr, Tb_arr, scale, s2, meas, wsuffix, out_x,
+                out_rho, out_u, out_evals, out_dphi):
     """Classical locations for the targets tau (T = tau) in components comp[i].
 
     Fixed chunks of CHUNK consecutive targets; inside a chunk each target in the same
@@ -239,8 +238,7 @@ def locate_many(tau, comp, ua_arr, ub_arr, Ta_arr, Tb_arr, scale, s2, kinds, par
             u0 = prev_u if prev_c == m else NAN
             t0 = prev_t if prev_c == m else NAN
             x, rho, u, t, ev, dph = locate(tau[i], ua_arr[m], ub_arr[m], Ta_arr[m], Tb_arr[m],
-                                      u0, t0, scale, s2, kinds, params, cw, atoms, aw, fc,
-                                      fr, fm, wsuffix)
+                                      u0, t0, scale, s2, meas, wsuffix)
             out_x[i] = x
             out_rho[i] = rho
             out_u[i] = u
@@ -256,10 +254,9 @@ def mass_above_many(u, kinds, params, cw, atoms, wsuffix, out):
 
 
 @jit(parallel=True)
-def tail_many(u, s2, kinds, params, cw, atoms, aw, fc, fr, fm, wsuffix, out_T, out_x):
+def tail_many(u, s2, meas, wsuffix, out_T, out_x):
     """T(u) and psi(u) at the points u (each inside a component's u-range)."""
     for i in numba.prange(u.shape[0]):
-        T, x, _, _, _, _ = tail_point(u[i], NAN, s2, kinds, params, cw, atoms, aw, fc, fr, fm,
-                                   wsuffix)
+        T, x, _, _, _, _ = tail_point(u[i], NAN, s2, meas, wsuffix)
         out_T[i] = T
         out_x[i] = x
