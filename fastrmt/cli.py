@@ -131,8 +131,11 @@ def _experiment_options(p: argparse.ArgumentParser, *, sweep: bool = False) -> N
                         "a, b (uniform); center, variance (semicircle); ratio, scale "
                         "(marchenko_pastur); a, b, p = mass on a (two_point)")
     p.add_argument("--basis", choices=BASES, default="fast", help="eigenbasis of S")
-    p.add_argument("--storage", choices=("dense", "packed", "matrix-free"), default="dense",
-                   help="storage of the noise matrix")
+    p.add_argument("--storage", default="dense",
+                   choices=("dense", "packed", "matrix-free") + (() if sweep else ("distributed",)),
+                   help="storage of the noise matrix" + ("" if sweep else
+                        " (distributed: matrix-free, products on a Dask cluster, see "
+                        "--scheduler)"))
     if not sweep:
         p.add_argument("--dist", choices=DISTRIBUTIONS, default="gaussian", help="entry law")
         p.add_argument("--p", type=_float("--p", positive=True), default=None,
@@ -163,6 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--r-c", type=_float("--r-c", positive=True), default=1.0)
     _experiment_options(d)
     d.add_argument("--seed", type=_int("--seed", 0), default=0, help="seed (default 0)")
+    d.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="with --storage distributed: an existing Dask scheduler (default: a "
+                        "local cluster for the run)")
+    d.add_argument("--workers", type=_int("--workers", 1), default=None,
+                   help="with --storage distributed: local cluster workers (default: cores)")
     d.add_argument("--no-eigenvectors", action="store_true",
                    help="skip eigenvectors and overlaps")
     d.add_argument("--no-spectrum", action="store_true",
@@ -235,7 +243,8 @@ def _demo(args) -> int:
               dist=args.dist, p=args.p, df=args.df, basis=args.basis, storage=args.storage,
               dtype=np.dtype(args.dtype), seed=args.seed, n_threads=args.n_threads,
               eigenvectors=not args.no_eigenvectors,
-              spectrum=(not args.no_spectrum) and args.n <= 8000, margin=args.margin)
+              spectrum=(not args.no_spectrum) and args.n <= 8000, margin=args.margin,
+              scheduler=args.scheduler, n_workers=args.workers)
     if args.spikes is not None:
         kw["spikes"] = args.spikes
     elif args.r is not None:
@@ -243,6 +252,9 @@ def _demo(args) -> int:
     elif args.r_alpha is not None:
         kw["r_of_n"] = (args.r_c, args.r_alpha)
 
+    if args.storage != "distributed" and (args.scheduler is not None
+                                          or args.workers is not None):
+        return _err("demo", "--scheduler and --workers need --storage distributed")
     files = {"json": os.path.join(args.out, "demo.json"),
              "csv": os.path.join(args.out, "demo.csv"),
              "figure": os.path.join(args.out, "demo.png")}

@@ -354,7 +354,10 @@ def _resolve_r(n: int, r, r_of_n) -> int | None:
 
 
 def _matfree_dense_ok(storage: str) -> bool:
-    return storage != "matrix-free"
+    return storage not in ("matrix-free", "distributed")
+
+
+STORAGES = ("dense", "packed", "matrix-free", "distributed")
 
 
 def experiment(n: int, *, sigma: float = 1.0, bulk: str | Measure = "uniform",
@@ -365,7 +368,8 @@ def experiment(n: int, *, sigma: float = 1.0, bulk: str | Measure = "uniform",
                basis: str = "fast", storage: str = "dense", dtype: Any = np.float64,
                seed: Any = None, n_threads: int | None = None, eigenvectors: bool = False,
                margin: float | None = None, spectrum: bool = False, tol: float = 0.0,
-               solver: str = "auto") -> ExperimentResult:
+               solver: str = "auto", scheduler: Any = None,
+               n_workers: int | None = None) -> ExperimentResult:
     """Sample W = X/sqrt(n) + S and compare its extreme eigenvalues with the predictions.
 
     Parameters
@@ -391,8 +395,11 @@ def experiment(n: int, *, sigma: float = 1.0, bulk: str | Measure = "uniform",
     basis : {"fast", "haar", "diagonal"}
         Eigenbasis of S (delocalized by default; "diagonal" makes the spikes' vectors
         coordinate vectors, and their outliers' fluctuations depend on the entry law).
-    storage : {"dense", "packed", "matrix-free"}
-        How W's noise is stored (see :func:`fastrmt.deformed_wigner`).
+    storage : {"dense", "packed", "matrix-free", "distributed"}
+        How W's noise is stored (see :func:`fastrmt.deformed_wigner`).  "distributed":
+        matrix-free, with the products run on a Dask cluster
+        (:func:`fastrmt.distributed.distributed_wigner`; bit-identical to
+        "matrix-free").
     dtype : float32 or float64
         Storage precision of X.
     seed : None or int
@@ -419,6 +426,12 @@ def experiment(n: int, *, sigma: float = 1.0, bulk: str | Measure = "uniform",
         "dense" computes the whole spectrum (and enables the gap comparison); "eigsh"
         extracts the extremes with the block Lanczos solver; "auto": dense when
         ``n <= DENSE_MAX`` and the noise is stored, else eigsh.
+    scheduler : str or dask.distributed.Client, optional
+        With ``storage="distributed"``: an existing scheduler's address, or a client
+        (left open).  Default: a LocalCluster for the run, closed at the end.
+    n_workers : int, optional
+        With ``storage="distributed"`` and no scheduler: the LocalCluster's workers
+        (default: the cores).
 
     Returns
     -------
@@ -457,8 +470,27 @@ def experiment(n: int, *, sigma: float = 1.0, bulk: str | Measure = "uniform",
     key = as_key(seed)
     timings: dict[str, float] = {}
 
-    storage = check_choice("storage", storage, ("dense", "packed", "matrix-free"))
-    check_noise_memory(n, storage, check_dtype("dtype", dtype))   # before any allocation
+    storage = check_choice("storage", storage, STORAGES)
+    check_noise_memory(n, "matrix-free" if storage == "distributed" else storage,
+                       check_dtype("dtype", dtype))   # before any allocation
+    if storage != "distributed" and (scheduler is not None or n_workers is not None):
+        raise ValueError(f"scheduler and n_workers need storage='distributed', got "
+                         f"storage={storage!r}")
+    client = None
+    if storage == "distributed":
+        # dask.distributed takes ~0.6 s to import: loaded when used (as by the sweeps)
+        from . import distributed as _distributed
+
+        if isinstance(scheduler, _distributed.Client):
+            client, scheduler = scheduler, None
+        elif scheduler is not None and not isinstance(scheduler, str):
+            raise TypeError(f"scheduler must be an address string or a "
+                            f"dask.distributed.Client, got {type(scheduler).__name__}")
+    if n_workers is not None:
+        n_workers = check_int("n_workers", n_workers, min_value=1)
+        if scheduler is not None or client is not None:
+            raise ValueError("n_workers is for the LocalCluster of the run; it cannot be "
+                             "used with scheduler")
 
     # -- the signal and its spectrum ------------------------------------------------
     t0 = time.perf_counter()
@@ -482,8 +514,9 @@ def experiment(n: int, *, sigma: float = 1.0, bulk: str | Measure = "uniform",
     _warn_outside_theory(sp, nu, sigma)
     signal = make_signal(n, bulk=bulk, bulk_params=bp, spikes=sp, basis=basis, seed=key,
                          n_threads=n_threads)
-    W = deformed_wigner(n, signal, sigma=sigma, dist=dist, p=p, df=df, diag_var=diag_var,
-                        storage=storage, dtype=dtype, seed=key, n_threads=n_threads)
+    if storage != "distributed":
+        W = deformed_wigner(n, signal, sigma=sigma, dist=dist, p=p, df=df, diag_var=diag_var,
+                            storage=storage, dtype=dtype, seed=key, n_threads=n_threads)
     timings["build"] = time.perf_counter() - t0
 
     # -- predictions -----------------------------------------------------------------
@@ -513,60 +546,74 @@ def experiment(n: int, *, sigma: float = 1.0, bulk: str | Measure = "uniform",
     t0 = time.perf_counter()
     use_dense = (solver == "dense" or spectrum
                  or (solver == "auto" and n <= DENSE_MAX and _matfree_dense_ok(storage)))
-    obs: dict[str, np.ndarray] = {}
-    vecs: dict[str, np.ndarray | None] = {"right": None, "left": None}
-    searched: dict[str, str] = {}
-    full = None
-    calls = 0
-    if use_dense:
-        A = W.to_dense()
-        with thread_limit(n_threads):       # LAPACK on exactly n_threads BLAS threads
-            full = np.linalg.eigvalsh(A)
-            calls = 1
-            for side in ("right", "left"):
-                if side == "right":
-                    idx = np.flatnonzero(full > thr["right"])[::-1]
-                else:
-                    idx = np.flatnonzero(full < thr["left"])
-                obs[side] = full[idx]
-                searched[side] = "whole spectrum (dense)"
-                if eigenvectors and idx.size:
-                    # only the eigenvectors beyond the threshold (MRRR on that index range)
-                    lo, hi = int(idx.min()), int(idx.max())
-                    _, V = scipy.linalg.eigh(A, subset_by_index=[lo, hi], driver="evr")
-                    vecs[side] = V[:, idx - lo]
+    if storage == "distributed":
+        if use_dense:   # a dense copy made here: no products to distribute
+            W = deformed_wigner(n, signal, sigma=sigma, dist=dist, p=p, df=df,
+                                diag_var=diag_var, storage="matrix-free", dtype=dtype, seed=key,
+                                n_threads=n_threads)
+        else:           # the cluster lives for the extraction only (the products)
+            W = _distributed.distributed_wigner(n, signal, sigma=sigma, dist=dist, p=p, df=df,
+                                                diag_var=diag_var, dtype=dtype, seed=key,
+                                                n_threads=n_threads, client=client,
+                                                scheduler=scheduler, n_workers=n_workers)
+    try:
+        obs: dict[str, np.ndarray] = {}
+        vecs: dict[str, np.ndarray | None] = {"right": None, "left": None}
+        searched: dict[str, str] = {}
+        full = None
+        calls = 0
+        if use_dense:
+            A = W.to_dense()
+            with thread_limit(n_threads):       # LAPACK on exactly n_threads BLAS threads
+                full = np.linalg.eigvalsh(A)
+                calls = 1
+                for side in ("right", "left"):
+                    if side == "right":
+                        idx = np.flatnonzero(full > thr["right"])[::-1]
+                    else:
+                        idx = np.flatnonzero(full < thr["left"])
+                    obs[side] = full[idx]
+                    searched[side] = "whole spectrum (dense)"
+                    if eigenvectors and idx.size:
+                        # only the eigenvectors beyond the threshold (MRRR on that index range)
+                        lo, hi = int(idx.min()), int(idx.max())
+                        _, V = scipy.linalg.eigh(A, subset_by_index=[lo, hi], driver="evr")
+                        vecs[side] = V[:, idx - lo]
+                        calls += 1
+            del A
+        else:
+            # float32 storage: float32 Krylov products, certified float64 eigenvalues
+            mixed = (storage in ("dense", "packed") and np.dtype(dtype) == np.float32)
+            for side, which in (("right", "LA"), ("left", "SA")):
+                want = expected[side]
+                if want < 0.5 and not np.any(sp > thr["right"] if side == "right" else sp < thr["left"]):
+                    obs[side] = np.empty(0)
+                    searched[side] = (f"not searched: {want:.2g} eigenvalues predicted beyond "
+                                      f"the threshold and no spike there")
+                    continue
+                k = int(math.ceil(want)) + 3 + int(math.ceil(0.05 * want))
+                while True:
+                    k = min(k, n - 1)
+                    res = eigsh(W, k=k, which=which, tol=max(tol, MIXED_TOL) if mixed else tol,
+                                return_eigenvectors=eigenvectors,
+                                mixed_precision=mixed, _beyond=thr[side],
+                                n_threads=n_threads, seed=key)
                     calls += 1
-        del A
-    else:
-        # float32 storage: float32 Krylov products, certified float64 eigenvalues
-        mixed = (storage in ("dense", "packed") and np.dtype(dtype) == np.float32)
-        for side, which in (("right", "LA"), ("left", "SA")):
-            want = expected[side]
-            if want < 0.5 and not np.any(sp > thr["right"] if side == "right" else sp < thr["left"]):
-                obs[side] = np.empty(0)
-                searched[side] = (f"not searched: {want:.2g} eigenvalues predicted beyond "
-                                  f"the threshold and no spike there")
-                continue
-            k = int(math.ceil(want)) + 3 + int(math.ceil(0.05 * want))
-            while True:
-                k = min(k, n - 1)
-                res = eigsh(W, k=k, which=which, tol=max(tol, MIXED_TOL) if mixed else tol,
-                            return_eigenvectors=eigenvectors,
-                            mixed_precision=mixed, _beyond=thr[side],
-                            n_threads=n_threads, seed=key)
-                calls += 1
-                w, v = (res if eigenvectors else (res, None))
-                order = np.argsort(-w) if side == "right" else np.argsort(w)
-                w = w[order]
-                beyond = (w > thr["right"]) if side == "right" else (w < thr["left"])
-                if not beyond.all() or k >= n - 1:
-                    break
-                k *= 2
-            nb = int(np.sum(beyond))
-            obs[side] = w[:nb]
-            if eigenvectors:
-                vecs[side] = v[:, order][:, :nb]
-            searched[side] = f"the {k} most extreme eigenvalues (eigsh, which={which!r})"
+                    w, v = (res if eigenvectors else (res, None))
+                    order = np.argsort(-w) if side == "right" else np.argsort(w)
+                    w = w[order]
+                    beyond = (w > thr["right"]) if side == "right" else (w < thr["left"])
+                    if not beyond.all() or k >= n - 1:
+                        break
+                    k *= 2
+                nb = int(np.sum(beyond))
+                obs[side] = w[:nb]
+                if eigenvectors:
+                    vecs[side] = v[:, order][:, :nb]
+                searched[side] = f"the {k} most extreme eigenvalues (eigsh, which={which!r})"
+    finally:
+        if storage == "distributed" and not use_dense:
+            W.close()
     timings["eigensolver"] = time.perf_counter() - t0
 
     # -- comparison --------------------------------------------------------------------

@@ -296,7 +296,7 @@ def _run_locked(tasks, results, resume, overwrite, scheduler, n_workers, progres
         # worker warnings (e.g. a task cancelled by Ctrl-C) stay off stderr; task errors
         # still reach us through fut.result()
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
+                               dashboard_address=":0", silence_logs=logging.ERROR)
         client = Client(cluster)
     else:
         client = Client(scheduler)
