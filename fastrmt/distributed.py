@@ -47,7 +47,7 @@ from ._products import check_product_memory, n_chunks, tile_schedule
 from ._random import SeedLike
 from ._threads import blas_limit, cpu_count
 from ._validation import check_dtype, check_int
-from .operators import MATFREE_TILE, DeformedWigner, check_noise_memory
+from .operators import MATFREE_TILE, DeformedWigner, check_noise_memory, check_signal
 from .sampling import wigner_spec
 from .signals import Signal
 
@@ -142,6 +142,9 @@ class DistributedWigner(DeformedWigner):
         return len(self.client.scheduler_info().get("workers", {}))
 
     def _noise_product(self, V: np.ndarray, nt: int, single: bool) -> np.ndarray:
+        if self.client.status != "running":
+            raise RuntimeError(f"the operator's Dask client is {self.client.status}: products "
+                               f"need a running cluster (build the operator again)")
         n, b = self.n, V.shape[1]
         k = n_chunks(n, b, MATFREE_TILE)
         check_product_memory(n, b, k, V.dtype.itemsize)
@@ -227,12 +230,7 @@ def distributed_wigner(n: int, signal: Signal | None = None, *, sigma: float = 1
     spec = wigner_spec(n, sigma=sigma, dist=dist, p=p, df=df, diag_var=diag_var, seed=seed)
     n = spec.n
     dt = check_dtype("dtype", dtype)
-    if signal is not None:
-        if not isinstance(signal, Signal):
-            raise TypeError(f"signal must be a fastrmt Signal (make_signal) or None, "
-                            f"got {type(signal).__name__}")
-        if signal.n != n:
-            raise ValueError(f"signal must have order n={n}, got a signal of order {signal.n}")
+    check_signal(signal, n)
     if client is not None and not isinstance(client, Client):
         raise TypeError(f"client must be a dask.distributed.Client, got {type(client).__name__}")
     if scheduler is not None and not isinstance(scheduler, str):

@@ -295,6 +295,16 @@ class DeformedWigner(LinearOperator):
         return w
 
 
+def check_signal(signal: Signal | None, n: int) -> None:
+    """Refuse a ``signal`` that is not a Signal of order n (None is allowed)."""
+    if signal is not None:
+        if not isinstance(signal, Signal):
+            raise TypeError(f"signal must be a fastrmt Signal (make_signal) or None, "
+                            f"got {type(signal).__name__}")
+        if signal.n != n:
+            raise ValueError(f"signal must have order n={n}, got a signal of order {signal.n}")
+
+
 def check_noise_memory(n: int, storage: str, dtype: np.dtype) -> None:
     """Refuse (ValueError with the size) a noise matrix that would not fit in memory."""
     dt = np.dtype(dtype)
@@ -359,12 +369,7 @@ def deformed_wigner(n: int, signal: Signal | None = None, *, sigma: float = 1.0,
     n = spec.n
     storage = check_choice("storage", storage, STORAGES)
     dt = check_dtype("dtype", dtype)
-    if signal is not None:
-        if not isinstance(signal, Signal):
-            raise TypeError(f"signal must be a fastrmt Signal (make_signal) or None, "
-                            f"got {type(signal).__name__}")
-        if signal.n != n:
-            raise ValueError(f"signal must have order n={n}, got a signal of order {signal.n}")
+    check_signal(signal, n)
     noise: np.ndarray | PackedSymmetric | None = None
     check_noise_memory(n, storage, dt)
     if storage in ("dense", "packed"):

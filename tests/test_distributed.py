@@ -108,6 +108,8 @@ def test_own_local_cluster_is_closed():
     W.close()
     assert W.client.status == "closed"
     W.close()                                                   # twice is fine
+    with pytest.raises(RuntimeError, match="running cluster"):
+        W @ v                                                   # refused, not a Dask traceback
 
 
 def test_user_client_is_left_open(client):
