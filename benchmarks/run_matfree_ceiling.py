@@ -25,13 +25,14 @@ TILE = 256
 
 @numba.njit
 def _words(reps):
-    wa = np.empty(128, np.uint64)
-    wb = np.empty(128, np.uint64)
+    """The Philox blocks of ``reps`` rows of 256 entries (two words each), XOR-folded."""
     s = np.uint64(0)
+    z = np.uint64(0)
     for r in range(reps):
-        _philox.philox_words(wa, wb, r * 128, 128, np.uint64(5), np.uint64(3), np.uint64(1),
-                             np.uint64(2))
-        s ^= wa[7]
+        for m in range(128):
+            a, b, c, d = _philox.philox(np.uint64(r * 128 + m), np.uint64(5), z, np.uint64(3),
+                                        np.uint64(1), np.uint64(2))
+            s ^= (a | (b << _philox.U32)) ^ (c | (d << _philox.U32))
     return s
 
 
