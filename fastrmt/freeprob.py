@@ -38,7 +38,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ._kernels import _classical as _kc
-from ._kernels import _fp_far, _fp_roots, _fp_sums
+from ._kernels import _fmm, _subordination, _stieltjes
 from ._threads import thread_limit
 from ._validation import _show, check_bool, check_choice, check_int, check_points as _points, check_real
 from .measures import (Atoms, MarchenkoPastur, Measure, MeasureData, Mixture, Semicircle,
@@ -86,7 +86,7 @@ def _phi_both(s: np.ndarray, d: MeasureData, sigma: float, n_threads):
     ph = np.empty(flat.size)
     dph = np.empty(flat.size)
     with thread_limit(n_threads, blas=False):
-        _fp_far.phi_many(flat, sigma * sigma, d.args(), ph, dph)
+        _fmm.phi_many(flat, sigma * sigma, d.args(), ph, dph)
     return ph.reshape(s.shape), dph.reshape(s.shape)
 
 
@@ -174,11 +174,11 @@ def _structure(nu: Measure, sigma: float, n_threads, *, outer_only: bool = False
     gaps = np.empty((0, 2))
     with thread_limit(n_threads, blas=False):
         e = float(hi[-1])
-        u_right = _fp_roots.root_f(e, e + sigma, True, e + sigma, scale, s2, args)
+        u_right = _subordination.root_f(e, e + sigma, True, e + sigma, scale, s2, args)
         if not u_right > hi[-1]:       # tiny sigma: u* - end below an ulp (see below)
             u_right = float(np.nextafter(hi[-1], np.inf))
         e = float(lo[0])
-        u_left = _fp_roots.root_f(e - sigma, e, False, e - sigma, scale, s2, args)
+        u_left = _subordination.root_f(e - sigma, e, False, e - sigma, scale, s2, args)
         if not u_left < lo[0]:
             u_left = float(np.nextafter(lo[0], -np.inf))
         if lo.size > 1 and not outer_only:
@@ -191,8 +191,8 @@ def _structure(nu: Measure, sigma: float, n_threads, *, outer_only: bool = False
             cand = np.flatnonzero(root < span)
             if cand.size:
                 res = np.empty((cand.size, 3))
-                _fp_roots.gap_scan_many(np.ascontiguousarray(ga[cand]),
-                                        np.ascontiguousarray(gb[cand]), scale, s2, args, res)
+                _subordination.gap_scan_many(np.ascontiguousarray(ga[cand]),
+                                             np.ascontiguousarray(gb[cand]), scale, s2, args, res)
                 ok = res[:, 0] > 0
                 gaps = res[ok, 1:]
     ulo = np.concatenate([[-np.inf], gaps[:, 0], [u_right]])
@@ -294,9 +294,9 @@ def _inverse_real(lam: np.ndarray, nu: Measure, sigma: float, n_threads):
     iters = np.empty(flat.size, dtype=np.int64)
     nu_var = float(nu.variance())
     with thread_limit(n_threads, blas=False):
-        _fp_roots.inverse_real(flat, seg, np.ascontiguousarray(st.ulo),
-                               np.ascontiguousarray(st.uhi), float(nu.mean()), nu_var, st.scale,
-                               sigma * sigma, d.args(), out, iters)
+        _subordination.inverse_real(flat, seg, np.ascontiguousarray(st.ulo),
+                                    np.ascontiguousarray(st.uhi), float(nu.mean()), nu_var,
+                                    st.scale, sigma * sigma, d.args(), out, iters)
     # exactly at an edge omega is the critical point (Phi' = 0 there, so Newton only gets
     # sqrt(eps) accuracy)
     for col in (0, 1):
@@ -320,9 +320,9 @@ def _boundary_values(x: np.ndarray, nu: Measure, sigma: float, st: _Structure, n
     seg = np.where(inside, k, -1).astype(np.int64)
     res = np.empty(xs.size, dtype=np.complex128)
     with thread_limit(n_threads, blas=False):
-        _fp_roots.bulk_many(xs, seg, np.ascontiguousarray(st.bulk_u[:, 0]),
-                            np.ascontiguousarray(st.bulk_u[:, 1]), st.scale, sigma * sigma,
-                            d.args(), res)
+        _subordination.bulk_many(xs, seg, np.ascontiguousarray(st.bulk_u[:, 0]),
+                                 np.ascontiguousarray(st.bulk_u[:, 1]), st.scale, sigma * sigma,
+                                 d.args(), res)
     out = np.empty(flat.size, dtype=np.complex128)
     out[order] = res
     ins = np.empty(flat.size, dtype=bool)
@@ -378,7 +378,7 @@ def phi_inverse(lam: Any, nu: Measure, sigma: float, *, return_mask: bool = Fals
         z = np.ascontiguousarray(flat[off])
         res = np.empty(z.size, dtype=np.complex128)
         with thread_limit(n_threads, blas=False):
-            _fp_roots.inverse_complex_many(z, _scale(d, sigma), sigma * sigma, d.args(), res)
+            _subordination.inverse_complex_many(z, _scale(d, sigma), sigma * sigma, d.args(), res)
         out[off] = res
     if np.any(~off):
         x = np.ascontiguousarray(flat[~off].real)
@@ -531,7 +531,7 @@ def predict_outliers(spikes: Any, nu: Measure, sigma: float, *,
         ph = np.empty(flat.size)
         dph = np.empty(flat.size)
         with thread_limit(n_threads, blas=False):
-            _fp_sums.phi_excluding(flat, lo, hi, sigma * sigma, d.atoms, d.aweights, ph, dph)
+            _stieltjes.phi_excluding(flat, lo, hi, sigma * sigma, d.atoms, d.aweights, ph, dph)
         ph, dph = ph.reshape(arr.shape), dph.reshape(arr.shape)
     is_out = np.isfinite(dph) & (dph > 0)
     location = np.where(is_out, ph, np.nan)
@@ -935,8 +935,8 @@ def predict_eigenvalues(nu: Measure, sigma: float, n: int, k: int | None = None,
             ph = np.empty(idx.size)
             dph = np.empty(idx.size)
             with thread_limit(n_threads, blas=False):
-                _fp_sums.phi_excluding(s, lo.astype(np.int64), hi.astype(np.int64),
-                                       sigma * sigma, d.atoms, d.aweights, ph, dph)
+                _stieltjes.phi_excluding(s, lo.astype(np.int64), hi.astype(np.int64),
+                                         sigma * sigma, d.atoms, d.aweights, ph, dph)
             dph = np.clip(dph, 1e-12, 1.0)
             s2 = sigma * sigma
             if localized:

@@ -40,7 +40,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ._kernels import _fp_far
+from ._kernels import _fmm
 from ._validation import _show, check_array, check_points, check_probabilities, check_real
 
 # Widest Uniform law: its variance (b - a)**2 / 12 and the Stieltjes transforms stay finite.
@@ -106,14 +106,14 @@ class MeasureData:
         the kernels (empty below 4 blocks of atoms, where plain sums are as fast); cached."""
         cached = self.__dict__.get("_fmm_cache")
         if cached is None:
-            nb = self.atoms.size // _fp_far.FMM_BLOCK
+            nb = self.atoms.size // _fmm.FMM_BLOCK
             if nb < 4:
-                cached = (np.empty(0), np.empty(0), np.empty((0, _fp_far.FMM_P)))
+                cached = (np.empty(0), np.empty(0), np.empty((0, _fmm.FMM_P)))
             else:
-                nb = -(-self.atoms.size // _fp_far.FMM_BLOCK)
+                nb = -(-self.atoms.size // _fmm.FMM_BLOCK)
                 c, r = np.empty(nb), np.empty(nb)
-                m = np.empty((nb, _fp_far.FMM_P))
-                _fp_far.block_moments(self.atoms, self.aweights, c, r, m)
+                m = np.empty((nb, _fmm.FMM_P))
+                _fmm.block_moments(self.atoms, self.aweights, c, r, m)
                 cached = (c, r, m)
             object.__setattr__(self, "_fmm_cache", cached)
         return cached
@@ -167,10 +167,10 @@ class Measure(abc.ABC):
                 raise ValueError("z must be off the real axis when complex (pass real points "
                                  "as a real array)")
             out = np.empty(flat.size, dtype=np.complex128)
-            _fp_far.g_complex_many(flat, d.args(), out)
+            _fmm.g_complex_many(flat, d.args(), out)
         else:
             m = np.empty((flat.size, 3))
-            _fp_far.moments_many(flat, d.args(), m)
+            _fmm.moments_many(flat, d.args(), m)
             out = m[:, 0].copy()
         return out.reshape(arr.shape)
 
@@ -181,7 +181,7 @@ class Measure(abc.ABC):
         d = self.data()
         flat = np.ascontiguousarray(arr.ravel())
         m = np.empty((flat.size, 3))
-        _fp_far.moments_many(flat, d.args(), m)
+        _fmm.moments_many(flat, d.args(), m)
         return tuple(m[:, j].reshape(arr.shape) for j in range(3))
 
     # --- the distribution ---------------------------------------------------------

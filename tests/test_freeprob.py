@@ -496,13 +496,13 @@ def test_refuse_n_threads():
 def test_warmup_compiles_every_entry_kernel():
     # every kernel the public functions call is compiled (or loaded from the cache) by
     # the warm-up, so a timed first call compiles nothing
-    from fastrmt._kernels import _classical, _fp_far, _fp_roots, _fp_sums
+    from fastrmt._kernels import _classical, _fmm, _subordination, _stieltjes
     fp._warmup()
     entry = [_classical.locate_many, _classical.mass_above_many, _classical.tail_many,
-             _fp_far.block_moments, _fp_roots.bulk_many, _fp_far.g_complex_many,
-             _fp_roots.gap_scan_many, _fp_roots.inverse_complex_many,
-             _fp_roots.inverse_real, _fp_far.moments_many, _fp_sums.phi_excluding,
-             _fp_far.phi_many, _fp_roots.root_f]
+             _fmm.block_moments, _subordination.bulk_many, _fmm.g_complex_many,
+             _subordination.gap_scan_many, _subordination.inverse_complex_many,
+             _subordination.inverse_real, _fmm.moments_many, _stieltjes.phi_excluding,
+             _fmm.phi_many, _subordination.root_f]
     assert all(k.signatures for k in entry), [k.__name__ for k in entry if not k.signatures]
 
 

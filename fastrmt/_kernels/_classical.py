@@ -28,7 +28,7 @@ empirical spectrum).  T decreases in u, with dT/du = -(v / (pi s2)) psi'(u) and
 psi' = |Phi'(omega)|**2 / Re Phi'(omega).
 
 Sums of arg(omega - x_j) over far blocks of sorted atoms use the same one-level
-multipole moments as :mod:`._fp_far`: sum_j w_j log(omega - x_j) = M_0 log(omega - c)
+multipole moments as :mod:`._fmm`: sum_j w_j log(omega - x_j) = M_0 log(omega - c)
 - sum_{n>=1} M_n / (n (omega - c)**n).
 """
 from __future__ import annotations
@@ -39,9 +39,9 @@ import math
 import numba
 import numpy as np
 
-from ._fp_far import FMM_BLOCK, FMM_P, FMM_RHO, eval_real
-from ._fp_roots import EPS_STEP, MAXIT, _solve_t
-from ._fp_sums import KIND_MP, KIND_SEMICIRCLE, KIND_UNIFORM, NAN, _csqrt_prod
+from ._fmm import FMM_BLOCK, FMM_P, FMM_RHO, eval_real
+from ._subordination import EPS_STEP, MAXIT, _solve_t
+from ._stieltjes import KIND_MP, KIND_SEMICIRCLE, KIND_UNIFORM, NAN, _csqrt_prod
 from ._jit import jit
 
 CHUNK = 16          # consecutive targets solved in sequence (each starts from the last)

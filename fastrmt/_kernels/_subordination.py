@@ -1,7 +1,7 @@
 """Free-probability kernels, part 3: subordination root finding (Numba).
 
 Every routine is a safeguarded scalar root finder (Newton or Halley with a bracket and a
-bisection fall-back) on the whole-measure evaluations of :mod:`._fp_far`:
+bisection fall-back) on the whole-measure evaluations of :mod:`._fmm`:
 
 * the critical points of Phi, roots of f(u) = s2 m2(u) = 1 (Biane): the edges of
   nu boxplus semicircle (:func:`root_f`, :func:`gap_scan_many`);
@@ -23,8 +23,8 @@ import math
 
 import numba
 
-from ._fp_far import atoms_sums_c_fmm, eval_complex, eval_real
-from ._fp_sums import NAN, atoms_sums_c, cont_complex
+from ._fmm import atoms_sums_c_fmm, eval_complex, eval_real
+from ._stieltjes import NAN, atoms_sums_c, cont_complex
 from ._jit import jit
 
 EPS_STEP = 1e-15   # Newton stops when |step| <= EPS_STEP * (|u| + scale)

@@ -5,8 +5,8 @@ The Stieltjes transform of a measure nu and its first derivatives,
 for each continuous component in closed form (uniform, semicircle, Marchenko-Pastur)
 and for atoms by direct sums.  The sums over many atoms run over LANES interleaved
 partial sums (SIMD without reassociation), in a fixed order: the results do not depend
-on the thread count.  Far-field expansions of blocks of atoms are in :mod:`._fp_far`,
-the root finders of the subordination function in :mod:`._fp_roots`.
+on the thread count.  Far-field expansions of blocks of atoms are in :mod:`._fmm`,
+the root finders of the subordination function in :mod:`._subordination`.
 
 Why Numba: these are scalar loops over up to 10^5 atoms, inlined into the root finders
 of the other two modules and run in parallel over points with ``prange``.

@@ -3,7 +3,7 @@
 A one-level 1-D fast multipole scheme: the sorted atoms are cut into blocks of
 FMM_BLOCK; a block far from the point (radius <= FMM_RHO * distance to its centre)
 enters through an order-FMM_P expansion of its Stieltjes transform, truncated below
-about 1e-15 of its share; near blocks are summed directly (:mod:`._fp_sums`).  The
+about 1e-15 of its share; near blocks are summed directly (:mod:`._stieltjes`).  The
 whole-measure evaluations :func:`eval_real` and :func:`eval_complex` add the closed
 forms of the continuous components, and :func:`phi_many`, :func:`moments_many`,
 :func:`g_complex_many` run them over many points in parallel.  Everything in a fixed
@@ -21,8 +21,8 @@ import math
 
 import numba
 
-from ._fp_sums import (NAN, _hits_atom, atoms_real, atoms_real2, atoms_real_pairs, atoms_sums_c,
-                       cont_complex, cont_real)
+from ._stieltjes import (NAN, _hits_atom, atoms_real, atoms_real2, atoms_real_pairs,
+                         atoms_sums_c, cont_complex, cont_real)
 from ._jit import jit
 
 FMM_BLOCK = 1024    # atoms per block (sorted, so a block covers a short interval)
