@@ -25,6 +25,7 @@ Methods:
   median(s)`` (Gavish & Donoho 2014, unknown noise level; ``omega`` from the exact
   Marchenko-Pastur median, ``beta = min/max`` aspect ratio).  t = 1 is their optimal hard
   threshold; for a budget, t is found by bisection.
+* :func:`rmt_sparse`: ``fastrmt.prune_sparse(weights, layers=names, ratio=budget)``.
 * :func:`rmt`: ``fastrmt.prune_weights(weights, layers=names)`` (the theory's own ranks)
   or ``fastrmt.prune_weights(weights, layers=names, ratio=budget)``; the parameters are
   those of its report (``report.params_after``).  Raises :class:`Unavailable` if the
@@ -38,7 +39,8 @@ from typing import Callable
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-__all__ = ["Unavailable", "uniform_svd", "magnitude", "gavish_donoho", "rmt", "METHODS",
+__all__ = ["Unavailable", "uniform_svd", "magnitude", "gavish_donoho", "rmt", "rmt_sparse",
+           "METHODS",
            "params_before", "gd_omega"]
 
 
@@ -220,9 +222,23 @@ def rmt(weights: dict, names: list[str], budget: float | None = None,
     return tensors, int(report.params_after)
 
 
-METHODS: dict[str, Callable] = {"rmt": rmt, "uniform_svd": uniform_svd,
-                                "gavish_donoho": gavish_donoho, "magnitude": magnitude}
-"""The four methods, in the order the scripts report them."""
+def rmt_sparse(weights: dict, names: list[str], budget: float, **kwargs) -> tuple[dict, int]:
+    """``fastrmt.prune_sparse`` on ``names`` with ``ratio=budget``: magnitude pruning
+    inside each layer, the layers' densities spread by their heavy-tail exponent alpha.
+    Parameters = nonzeros, as for :func:`magnitude`."""
+    import fastrmt
+
+    tensors, report = fastrmt.prune_sparse(weights, layers=list(names), ratio=budget,
+                                           **kwargs)
+    return tensors, int(report.params_after)
+
+
+METHODS: dict[str, Callable] = {"rmt": rmt, "rmt_sparse": rmt_sparse,
+                                "uniform_svd": uniform_svd, "gavish_donoho": gavish_donoho,
+                                "magnitude": magnitude}
+"""The methods, in the order the scripts report them: the two RMT-based choices (low
+rank by the estimated signal; sparse with densities by the heavy tail), then the three
+baselines."""
 
 OWN_CHOICE = {"rmt": "default call (own ranks)", "gavish_donoho": "t = 1"}
 """Methods with a budget of their own (``budget=None``) and what it is."""

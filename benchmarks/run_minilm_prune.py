@@ -183,7 +183,7 @@ def main(argv=None) -> int:
         rows, skipped = [], {}
         for m in args.methods:
             fn = pb.METHODS[m]
-            kw = rmt_kw if m == "rmt" else {}
+            kw = rmt_kw if m in ("rmt", "rmt_sparse") else {}
             for budget in ([None] if m in pb.OWN_CHOICE else []) + list(args.budgets):
                 t0 = time.perf_counter()
                 try:

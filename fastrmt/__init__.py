@@ -23,7 +23,7 @@ from .freeprob import (EigenvaluePrediction, bulk_support, classical_locations, 
                        tracy_widom_width)
 from .sampling import DISTRIBUTIONS, wigner, wigner_spec
 from .signals import Signal, bulk_law, bulk_quantiles, make_signal
-from .pruning import prune_file, prune_weights
+from .pruning import prune_file, prune_sparse, prune_weights
 from .weights import analyze_model, analyze_weights
 
 __version__ = "0.1.0"
@@ -33,6 +33,7 @@ __all__ = [
     "analyze_model",
     "analyze_weights",
     "prune_file",
+    "prune_sparse",
     "prune_weights",
     "DISTRIBUTIONS",
     "DeformedWigner",

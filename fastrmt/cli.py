@@ -461,6 +461,13 @@ def add_prune_parser(subparsers) -> argparse.ArgumentParser:
                    help="also keep this share of the bulk components (0..1)")
     p.add_argument("--min-dim", type=int, default=32,
                    help="copy layers with a short side below this unchanged (default 32)")
+    p.add_argument("--structure", choices=("low-rank", "sparse"), default="low-rank",
+                   help="low-rank (default: the components the signal needs) or sparse "
+                        "(the largest |w| of each layer, the layers' densities spread by "
+                        "their heavy-tail alpha; needs --ratio or --target-params)")
+    p.add_argument("--spread", type=_float("--spread", lo=0.0, hi=0.5), default=0.1,
+                   help="with --structure sparse: how far the layers' densities spread "
+                        "around the budget (default 0.1)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing output file (never the input)")
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
@@ -533,7 +540,8 @@ def _prune(args: argparse.Namespace) -> int:
                          max_change=args.max_change,
                          bulk_share=args.bulk_share, overwrite=args.overwrite,
                          method=args.method, margin=args.margin, min_dim=args.min_dim,
-                         n_threads=args.n_threads, progress=_progress(args.quiet))
+                         n_threads=args.n_threads, progress=_progress(args.quiet),
+                         structure=args.structure, spread=args.spread)
     except (ValueError, TypeError, OSError) as exc:
         return _err("prune", _line(exc))
     if args.json:

@@ -209,3 +209,29 @@ def rie_singular_values(s, shape, sigma, eta):
         mirror = np.where(off, 1.0 / (s[:, None] + s[None, :]), 0.0)
     xi = s - sigma ** 2 * ((q - p) / s + pv.sum(axis=1) + mirror.sum(axis=1))
     return np.maximum(xi, 0.0)
+
+
+def magnitude_keep_ref(w: np.ndarray, density: float) -> np.ndarray:
+    """The round(density * size) entries of largest |w| kept (ties: the later entry of a
+    full sort loses), the others zero - by a full sort."""
+    k = int(round(density * w.size))
+    order = np.argsort(np.abs(w).ravel(), kind="stable")
+    keep = np.zeros(w.size, dtype=bool)
+    keep[order[w.size - k:]] = True
+    return np.where(keep.reshape(w.shape), w, 0)
+
+
+def sparse_densities_ref(alpha, sizes, fraction: float, spread: float) -> np.ndarray:
+    """fraction + spread (2 x - 1) + c, x = alpha min-max scaled, c by a fine grid search
+    then exact linear solve when nothing is clipped (the usual case)."""
+    alpha = np.asarray(alpha, float)
+    sizes = np.asarray(sizes, float)
+    fin = np.isfinite(alpha)
+    x = np.full(alpha.size, 0.5)
+    if fin.sum() >= 2 and alpha[fin].max() > alpha[fin].min():
+        x[fin] = (alpha[fin] - alpha[fin].min()) / (alpha[fin].max() - alpha[fin].min())
+    base = fraction + spread * (2 * x - 1)
+    c = (fraction * sizes.sum() - (base * sizes).sum()) / sizes.sum()
+    d = base + c
+    assert d.min() >= 0 and d.max() <= 1, "reference: clipping not covered"
+    return d

@@ -236,3 +236,104 @@ def test_exactly_low_rank_layer_keeps_its_rank_and_extreme_scales_are_refused():
     np.testing.assert_allclose(sh.rie_singular_values(s, (3, 9), 1e149),
                                1e300 * sh.rie_singular_values(s / 1e300, (3, 9), 1e-151),
                                rtol=1e-12)
+
+
+# --- sparse pruning with densities from the heavy tail ----------------------------------
+def test_sparse_densities_match_reference():
+    rng = np.random.default_rng(3)
+    alpha = rng.uniform(2, 6, 12)
+    alpha[4] = np.nan                                      # no fit: the middle value
+    sizes = rng.integers(1000, 5000, 12).astype(float)
+    for frac, spread in ((0.8, 0.1), (0.5, 0.2), (0.3, 0.0)):
+        d = fp._sparse_densities(alpha, sizes, frac, spread)
+        np.testing.assert_allclose(d, ref.sparse_densities_ref(alpha, sizes, frac, spread),
+                                   atol=1e-12)
+        np.testing.assert_allclose((d * sizes).sum(), frac * sizes.sum(), rtol=1e-12)
+        fin = np.isfinite(alpha)
+        assert np.all(np.diff(d[fin][np.argsort(alpha[fin])]) >= 0)   # denser for larger alpha
+    # clipping: a budget near 1 keeps the total exact with densities capped at 1
+    d = fp._sparse_densities(alpha, sizes, 0.97, 0.3)
+    assert d.max() == 1.0 and d.min() >= 0.0
+    np.testing.assert_allclose((d * sizes).sum(), 0.97 * sizes.sum(), rtol=1e-12)
+    # equal alphas, or one layer: every density is the budget
+    np.testing.assert_allclose(fp._sparse_densities(np.full(3, 2.5), sizes[:3], 0.6, 0.2), 0.6)
+    np.testing.assert_allclose(fp._sparse_densities(np.array([2.0]), sizes[:1], 0.6, 0.2), 0.6)
+
+
+def test_prune_sparse_keeps_the_largest_entries_at_the_alpha_densities():
+    rng = np.random.default_rng(5)
+    # heavy-tailed and Gaussian layers: different alphas
+    layers = {"heavy": rng.standard_t(2.5, (300, 400)) * 0.05,
+              "gauss": rng.standard_normal((256, 512)) * 0.05,
+              "mixed": (rng.standard_t(4, (200, 300)) * 0.05).astype(np.float32),
+              "head": rng.standard_normal((10, 64))}
+    tensors, rep = fp.prune_sparse(layers, ratio=0.6)
+    by = {r.name: r for r in rep.layers}
+    assert by["head"].stored == "unchanged" and "min_dim" in by["head"].note
+    np.testing.assert_array_equal(tensors["head"], layers["head"])
+    big = ["heavy", "gauss", "mixed"]
+    sizes = np.array([layers[k].size for k in big], float)
+    fitted = {r.name: r.alpha for r in rep.analysis.layers}
+    alpha = np.array([fitted[k] for k in big])
+    assert np.all(np.isfinite(alpha)) and np.ptp(alpha) > 0.5
+    dens = ref.sparse_densities_ref(alpha, sizes, 0.6, 0.1)
+    for k, d in zip(big, dens):
+        np.testing.assert_array_equal(tensors[k], ref.magnitude_keep_ref(layers[k], d))
+        assert tensors[k].dtype == layers[k].dtype and tensors[k].shape == layers[k].shape
+        assert by[k].stored == "sparse" and f"density {d:.3f}" in by[k].note
+        assert by[k].params_after == np.count_nonzero(tensors[k])
+    kept = sum(by[k].params_after for k in big)
+    assert abs(kept - 0.6 * sizes.sum()) <= len(big)                 # rounding per layer
+    assert rep.budget == round(0.6 * sizes.sum())
+
+
+def test_prune_sparse_target_params_and_refusals():
+    rng = np.random.default_rng(6)
+    layers = {"a": rng.standard_normal((100, 120)), "b": rng.standard_normal((80, 90))}
+    _, rep = fp.prune_sparse(layers, target_params=5000, spread=0.0)
+    assert abs(rep.params_after - 5000) <= 2
+    with pytest.raises(ValueError, match="needs a budget"):
+        fp.prune_sparse(layers)
+    with pytest.raises(ValueError, match="needs a budget"):
+        fp.prune_sparse(layers, ratio=0.5, target_params=10)
+    with pytest.raises(ValueError, match="spread"):
+        fp.prune_sparse(layers, ratio=0.5, spread=0.7)
+    with pytest.raises(ValueError, match="ratio"):
+        fp.prune_sparse(layers, ratio=0.0)
+    with pytest.raises(TypeError, match="target_params"):
+        fp.prune_sparse(layers, target_params=1.5)
+
+
+def test_prune_file_sparse(tmp_path):
+    rng = np.random.default_rng(7)
+    src = tmp_path / "w.npz"
+    np.savez(src, a=rng.standard_normal((100, 120)), b=rng.standard_normal((64, 70)))
+    out = tmp_path / "p.npz"
+    rep = fp.prune_file(src, out, structure="sparse", ratio=0.5)
+    with np.load(out) as z:
+        assert sum(np.count_nonzero(z[k]) for k in ("a", "b")) == rep.params_after
+    with pytest.raises(ValueError, match="low-rank options"):
+        fp.prune_file(src, tmp_path / "q.npz", structure="sparse", ratio=0.5, shrink="rie")
+    with pytest.raises(ValueError, match="needs a budget"):
+        fp.prune_file(src, tmp_path / "q.npz", structure="sparse")
+    with pytest.raises(ValueError, match="spread"):
+        fp.prune_file(src, tmp_path / "q.npz", spread=0.2)
+    with pytest.raises(ValueError, match="structure"):
+        fp.prune_file(src, tmp_path / "q.npz", structure="dense")
+    assert not (tmp_path / "q.npz").exists()
+
+
+def test_cli_prune_sparse(tmp_path, capsys):
+    from fastrmt.cli import main_for_tests
+
+    rng = np.random.default_rng(8)
+    src = tmp_path / "w.npz"
+    np.savez(src, a=rng.standard_normal((100, 120)))
+    assert main_for_tests(["prune", str(src), "--out", str(tmp_path / "p.npz"), "--quiet",
+                           "--structure", "sparse", "--ratio", "0.4"]) == 0
+    assert "sparse" in capsys.readouterr().out
+    assert main_for_tests(["prune", str(src), "--out", str(tmp_path / "q.npz"),
+                           "--spread", "0.2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "spread" in err[0]
+    assert not (tmp_path / "q.npz").exists()
