@@ -7,8 +7,9 @@ with ``shrink=True``), and outliers plus 25 % of the bulk.
 ``--curve`` adds, for the same two trained MLPs, test accuracy against compression: the
 fraction of the parameters of the pruned layers (fc1 128x64 and fc2 128x128, 24 576
 parameters; the 10x128 head fc3 is never pruned) kept at each ``--budgets`` value, by the
-four methods of ``_prune_baselines.py`` (``rmt`` = ``fastrmt.prune_weights(...,
-ratio=budget)``, uniform-rank truncated SVD, the scaled Gavish-Donoho threshold, global
+five methods of ``_prune_baselines.py`` (``rmt`` = ``fastrmt.prune_weights(...,
+ratio=budget)``, ``rmt_sparse`` = ``fastrmt.prune_sparse(..., ratio=budget)``,
+uniform-rank truncated SVD, the scaled Gavish-Donoho threshold, global
 magnitude pruning), plus the own choices of ``rmt`` (its default rank rule) and of
 Gavish-Donoho (t = 1).  A rank-r layer counts ``r (n + m)`` parameters, magnitude pruning
 its nonzeros.  Each cell shows the accuracy and, in parentheses, the fraction actually
@@ -40,7 +41,7 @@ def parse_args(argv):
     p.add_argument("steps", nargs="?", type=int, default=300)
     p.add_argument("lr", nargs="?", type=float, default=3e-3)
     p.add_argument("--curve", action="store_true",
-                   help="also print accuracy against the parameters kept, four methods")
+                   help="also print accuracy against the parameters kept, five methods")
     p.add_argument("--budgets", type=float, nargs="+", default=list(DEFAULT_BUDGETS),
                    metavar="B", help="fractions of fc1+fc2's parameters kept (--curve)")
     p.add_argument("--plot", metavar="FILE", help="write the curves to FILE (implies --curve)")

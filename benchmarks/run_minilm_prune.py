@@ -1,4 +1,4 @@
-"""How faithful is a pruned all-MiniLM-L6-v2?  Four pruning methods at equal parameter
+"""How faithful is a pruned all-MiniLM-L6-v2?  Five pruning methods at equal parameter
 budgets, measured on the sentence embeddings the model produces.
 
 The 36 Linear weights of the encoder (10.6 M parameters; embeddings, LayerNorms, biases
@@ -6,6 +6,8 @@ and pooler untouched) are pruned to a fraction ``budget`` of their parameters by
 
 * ``rmt``: ``fastrmt.prune_weights(weights, layers=names, ratio=budget)``, plus its own
   choice ``fastrmt.prune_weights(weights, layers=names)`` (its default rank rule);
+* ``rmt_sparse``: ``fastrmt.prune_sparse(weights, layers=names, ratio=budget)`` (magnitude
+  inside each layer, the densities spread by the layers' heavy-tail alpha);
 * ``uniform_svd``: the same rank fraction in every layer;
 * ``gavish_donoho``: the Gavish-Donoho hard threshold scaled by t (t = 1 also reported);
 * ``magnitude``: global magnitude pruning (parameters = nonzeros)
