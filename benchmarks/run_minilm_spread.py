@@ -24,19 +24,13 @@ import numpy as np  # noqa: E402
 import _minilm as mm  # noqa: E402
 import _prune_baselines as pb  # noqa: E402
 import fastrmt  # noqa: E402
-from fastrmt.pruning import _sparse_densities  # noqa: E402
+from fastrmt.pruning import _keep_largest, _sparse_densities  # noqa: E402
 
 
 def per_layer_magnitude(weights, names, densities):
     out = dict(weights)
     for k, d in zip(names, densities):
-        w = weights[k]
-        a = np.abs(w).ravel()
-        keep_n = int(round(d * a.size))
-        if keep_n < a.size:
-            keep = np.zeros(a.size, dtype=bool)
-            keep[np.argpartition(a, a.size - keep_n)[a.size - keep_n:]] = True
-            out[k] = np.where(keep.reshape(w.shape), w, np.zeros((), dtype=w.dtype))
+        out[k] = _keep_largest(weights[k], float(d))
     return out
 
 

@@ -501,6 +501,19 @@ def _sparse_densities(alpha: np.ndarray, sizes: np.ndarray, fraction: float,
     return np.clip(base + lo, 0.0, 1.0)
 
 
+def _keep_largest(w: np.ndarray, density: float) -> np.ndarray:
+    """``w`` with all but its ``round(density * w.size)`` largest ``|w|`` set to zero
+    (same shape and dtype; ``w`` itself when everything is kept)."""
+    a = np.abs(w).ravel()
+    k = int(round(density * a.size))
+    if k >= a.size:
+        return w
+    keep = np.zeros(a.size, dtype=bool)
+    if k > 0:
+        keep[np.argpartition(a, a.size - k)[a.size - k:]] = True
+    return np.where(keep.reshape(w.shape), w, np.zeros((), dtype=w.dtype))
+
+
 def prune_sparse(source: str | os.PathLike | np.ndarray | Mapping[str, Any], *,
                  ratio: float | None = None, target_params: int | None = None,
                  spread: float = 0.1, min_dim: int = 32,
@@ -562,22 +575,13 @@ def prune_sparse(source: str | os.PathLike | np.ndarray | Mapping[str, Any], *,
     alpha = np.array([r.alpha for r in work], dtype=float)
     dens = _sparse_densities(alpha, sizes, fraction, spread) if work else np.empty(0)
     for r, d in zip(work, dens):
-        orig = wf.tensors[r.name]
-        w = np.asarray(orig)
-        a = np.abs(w).ravel()
-        k = int(round(d * a.size))
-        if k < a.size:
-            keep = np.zeros(a.size, dtype=bool)
-            if k > 0:
-                keep[np.argpartition(a, a.size - k)[a.size - k:]] = True
-            new = np.where(keep.reshape(w.shape), w, np.zeros((), dtype=w.dtype))
-        else:
-            new = w
-        tensors[r.name] = new.astype(w.dtype, copy=False)
+        w = np.asarray(wf.tensors[r.name])
+        new = _keep_largest(w, float(d))
+        tensors[r.name] = new
         nrm = float(np.linalg.norm(w.astype(np.float64)))
         removed = (float(np.linalg.norm((w - new).astype(np.float64))) / nrm) if nrm else 0.0
         p = min(r.matrix_shape)
-        recs.append(LayerPrune(r.name, tuple(r.shape), p, r.n_outliers, 0, p, int(a.size),
+        recs.append(LayerPrune(r.name, tuple(r.shape), p, r.n_outliers, 0, p, int(w.size),
                                int(np.count_nonzero(new)), removed, "none",
                                sigma=r.sigma, stored="sparse",
                                note=f"alpha {r.alpha:.2f}, density {d:.3f}"
