@@ -20,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 import scipy.sparse
 
-from ._kernels import _lanczos
+from ._kernels import _checks, _lanczos
 from ._random import STREAM_SOLVER, Key
 from ._threads import blas_limit, resolve_n_threads
 from .operators import dense_matmat
@@ -151,29 +151,42 @@ def _check_symmetric_probe(op: _Operator, tol: float) -> None:
 
 
 def _check_dense(A: np.ndarray, tol: float) -> None:
-    """Check the whole of a dense array: finite values and symmetry.
+    """Check the whole of a dense C-order array: finite values and symmetry,
+    ``|a_ij - a_ji| <= tol max|A|`` (compared in float64).
 
-    Finiteness: ``max`` and ``min`` of A (NaN and inf propagate; no temporary).
-    Symmetry: strips of 128 rows compared with the matching columns, ``|a_ij - a_ji| <=
-    tol max|A|`` (about two more passes over A, temporaries of 128 n values).
+    One parallel pass over A (:func:`fastrmt._kernels._checks.symmetry_scan`), no
+    temporaries.  Only when the check fails is the offending entry located (the first
+    largest difference, upper triangle in row order), by :func:`_locate_asymmetry`.
     """
     n = A.shape[0]
-    hi, lo = float(A.max()), float(A.min())
-    if not (math.isfinite(hi) and math.isfinite(lo)):
+    npairs = (-(-n // _checks.TILE) + 1) // 2
+    diff = np.empty(npairs)
+    amax = np.empty(npairs)
+    nonfinite = np.empty(npairs, dtype=np.int64)
+    _checks.symmetry_scan(A, diff, amax, nonfinite)
+    if nonfinite.any():
         raise ValueError("A must contain only finite values (found NaN or inf)")
-    amax = max(hi, -lo)
-    limit = tol * amax
-    step = 128
-    for r0 in range(0, n, step):
-        r1 = min(n, r0 + step)
-        rows = A[r0:r1, r0:].astype(np.float64)
-        cols = A[r0:, r0:r1].T.astype(np.float64)
-        diff = np.abs(rows - cols)
-        if float(diff.max()) > limit:
-            i, j = np.unravel_index(int(np.argmax(diff)), diff.shape)
-            i, j = int(i) + r0, int(j) + r0
-            raise ValueError(f"A must be symmetric: A[{i}, {j}] = {A[i, j]!r} but "
-                             f"A[{j}, {i}] = {A[j, i]!r}")
+    if float(diff.max()) > tol * float(amax.max()):
+        i, j = _locate_asymmetry(A)
+        raise ValueError(f"A must be symmetric: A[{i}, {j}] = {A[i, j]!r} but "
+                         f"A[{j}, {i}] = {A[j, i]!r}")
+
+
+def _locate_asymmetry(A: np.ndarray) -> tuple[int, int]:
+    """(i, j), i <= j, of the first largest ``|a_ij - a_ji|`` (float64), by strips of 128
+    rows (the error path of :func:`_check_dense`)."""
+    n = A.shape[0]
+    best, where = -1.0, (0, 0)
+    for r0 in range(0, n, 128):
+        r1 = min(n, r0 + 128)
+        diff = np.abs(A[r0:r1, r0:].astype(np.float64) - A[r0:, r0:r1].T.astype(np.float64))
+        diff = np.triu(diff)                         # the upper triangle only
+        k = int(np.argmax(diff))
+        if float(diff.flat[k]) > best:
+            best = float(diff.flat[k])
+            i, j = np.unravel_index(k, diff.shape)
+            where = (int(i) + r0, int(j) + r0)
+    return where
 
 
 def as_operator(A: Any) -> _Operator:

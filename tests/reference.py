@@ -120,3 +120,11 @@ def numpy_wigner(n, rng):
 def packed_from_dense(a):
     """Upper triangle, row-major."""
     return a[np.triu_indices(a.shape[0])]
+
+
+def dense_check_reference(A: np.ndarray) -> tuple[bool, float, float]:
+    """(all finite, max |a_ij - a_ji| in float64, max |a_ij|) by whole-array numpy."""
+    B = A.astype(np.float64)
+    if not np.all(np.isfinite(B)):
+        return False, math.nan, math.nan
+    return True, float(np.abs(B - B.T).max()), float(np.abs(B).max())

@@ -594,3 +594,41 @@ def test_which_sm_refused_for_large_n():
     op = sla.LinearOperator((5000, 5000), matvec=lambda x: x, dtype=np.float64)
     with pytest.raises(NotImplementedError, match="which='SM' is supported only up to"):
         eigsh(op, 2, which="SM")
+
+
+@pytest.mark.parametrize("n", [1, 2, 63, 64, 65, 200, 301])
+def test_symmetry_scan_matches_reference(n, dtype):
+    """The one-pass check against whole-array numpy: max |a_ij - a_ji|, max |a|, NaN/inf,
+    and the entry it reports, for symmetric, perturbed and non-finite arrays."""
+    from fastrmt._adapters import _check_dense
+    from fastrmt._kernels import _checks
+
+    from . import reference as base_ref
+
+    rng = np.random.default_rng(n)
+    G = rng.standard_normal((n, n))
+    S = (G + G.T).astype(dtype)
+    cases = [S]
+    P = S.copy()
+    i, j = (n // 3, n - 1) if n > 1 else (0, 0)
+    P[i, j] += dtype.type(0.5)
+    cases.append(P)
+    for val in (np.nan, np.inf):
+        Q = S.copy()
+        Q[n - 1, 0] = val
+        cases.append(Q)
+    for A in cases:
+        npairs = (-(-n // _checks.TILE) + 1) // 2
+        diff, amax = np.empty(npairs), np.empty(npairs)
+        bad = np.empty(npairs, dtype=np.int64)
+        _checks.symmetry_scan(A, diff, amax, bad)
+        finite, d_ref, a_ref = base_ref.dense_check_reference(A)
+        assert bool(bad.any()) == (not finite)
+        if finite:
+            assert diff.max() == d_ref and amax.max() == a_ref
+    with pytest.raises(ValueError, match="finite"):
+        _check_dense(cases[2], 1e-3)
+    if n > 1:
+        with pytest.raises(ValueError, match=rf"A must be symmetric: A\[{i}, {j}\]"):
+            _check_dense(P, 1e3 * float(np.finfo(dtype).eps))
+    _check_dense(S, 0.0)
