@@ -581,11 +581,14 @@ def prune_sparse(source: str | os.PathLike | np.ndarray | Mapping[str, Any], *,
         nrm = float(np.linalg.norm(w.astype(np.float64)))
         removed = (float(np.linalg.norm((w - new).astype(np.float64))) / nrm) if nrm else 0.0
         p = min(r.matrix_shape)
+        kept = int(np.count_nonzero(new))
+        note = (f"alpha {r.alpha:.2f}, density {d:.3f}" if math.isfinite(r.alpha)
+                else f"no alpha, density {d:.3f}")
         recs.append(LayerPrune(r.name, tuple(r.shape), p, r.n_outliers, 0, p, int(w.size),
-                               int(np.count_nonzero(new)), removed, "none",
-                               sigma=r.sigma, stored="sparse",
-                               note=f"alpha {r.alpha:.2f}, density {d:.3f}"
-                               if math.isfinite(r.alpha) else f"no alpha, density {d:.3f}"))
+                               kept, removed, "none", sigma=r.sigma,
+                               stored="sparse" if kept or not np.any(w) else "zeroed",
+                               note=note if kept or not np.any(w)
+                               else f"zeroed: the budget gave it density {d:.3f}"))
     for r in small:
         p = min(r.matrix_shape)
         size = int(np.asarray(wf.tensors[r.name]).size)
@@ -594,7 +597,12 @@ def prune_sparse(source: str | os.PathLike | np.ndarray | Mapping[str, Any], *,
                                note=f"min(n, m) = {p} < min_dim = {min_dim}: not pruned"))
     order = {nm: i for i, nm in enumerate(names)}
     recs.sort(key=lambda x: order[x.name])
-    return tensors, PruneReport(recs, analysis, budget=budget)
+    report = PruneReport(recs, analysis, budget=budget)
+    zeroed = [r.name for r in recs if r.stored == "zeroed"]
+    if zeroed:
+        report.notes.append(f"warning: the budget left {len(zeroed)} layer(s) with no "
+                            f"nonzero (zeroed): {', '.join(zeroed[:5])}")
+    return tensors, report
 
 
 def prune_file(src: str | os.PathLike, out: str | os.PathLike, *,

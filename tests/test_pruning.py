@@ -292,6 +292,14 @@ def test_prune_sparse_target_params_and_refusals():
     layers = {"a": rng.standard_normal((100, 120)), "b": rng.standard_normal((80, 90))}
     _, rep = fp.prune_sparse(layers, target_params=5000, spread=0.0)
     assert abs(rep.params_after - 5000) <= 2
+    # a budget of nothing zeroes every layer, and says so
+    t, rep = fp.prune_sparse(layers, target_params=0)
+    assert rep.params_after == 0 and all(r.stored == "zeroed" for r in rep.layers)
+    assert not np.any(t["a"]) and "warning" in rep.table() and "zeroed" in rep.notes[0]
+    # a budget of everything keeps every layer as it was
+    t, rep = fp.prune_sparse(layers, ratio=1.0)
+    np.testing.assert_array_equal(t["a"], layers["a"])
+    assert rep.params_after == rep.params_before
     with pytest.raises(ValueError, match="needs a budget"):
         fp.prune_sparse(layers)
     with pytest.raises(ValueError, match="needs a budget"):
