@@ -215,12 +215,33 @@ def philox_words(wa, wb, m0, count, ci, cs, k0, k1):
 
 
 @jit
+def _words_to_values(buf, base, w, qs, qe, law, param, scale):
+    """buf[base + 2 q] = scale * (the value of word w[q]) for q in [qs, qe), for the
+    laws whose first word always suffices (Rademacher, uniform, sparse): one branch-free
+    loop per law, which LLVM vectorises.  The same values as :func:`law_from_word`."""
+    if law == RADEMACHER:
+        for q in range(qs, qe):
+            buf[base + 2 * q] = -scale if (w[q] >> U63) else scale
+    elif law == UNIFORM:
+        for q in range(qs, qe):
+            buf[base + 2 * q] = 1.7320508075688772 * (2.0 * unit_open(w[q]) - 1.0) * scale
+    else:
+        s = 1.0 / math.sqrt(param)
+        for q in range(qs, qe):
+            x = (-s if (w[q] & ONE) else s) if unit_open(w[q]) < param else 0.0
+            buf[base + 2 * q] = x * scale
+
+
+@jit
 def fill_row_ws(buf, i, j0, j1, stream, k0, k1, law, param, scale_off, scale_diag, wa, wb):
     """buf[j - j0] = scaled entry (i, j) for j in [j0, j1), all with j >= i.
 
     ``wa``/``wb`` are uint64 scratch arrays of length CHUNK.  Two entries share one
-    Philox block; the blocks are produced in vectorised batches, then transformed (the
-    ~1 % of slow ziggurat cases, and Student-t, recompute their entry on its own).
+    Philox block; the blocks are produced in vectorised batches, then transformed: by
+    one vectorised loop per law for the laws whose first word always suffices
+    (:func:`_words_to_values`; the diagonal entry then gets its own scale), entry by
+    entry for the Gaussian and Student-t laws (the ~1 % of slow ziggurat cases, and
+    Student-t, recompute their entry on its own).
     """
     k0 = np.uint64(k0)
     k1 = np.uint64(k1)
@@ -228,6 +249,18 @@ def fill_row_ws(buf, i, j0, j1, stream, k0, k1, law, param, scale_off, scale_dia
     m1 = (j1 - 1) >> 1
     ci = np.uint64(i)
     cs = np.uint64(stream)
+    if law == RADEMACHER or law == UNIFORM or law == SPARSE:
+        for mc in range(m0, m1 + 1, CHUNK):
+            cnt = min(CHUNK, m1 + 1 - mc)
+            philox_words(wa, wb, mc, cnt, ci, cs, k0, k1)
+            base = 2 * mc - j0                  # buf index of entry 2 mc
+            qa = 1 if base < 0 else 0           # entry 2 mc left of j0 (j0 odd)
+            qb = cnt if base + 2 * cnt <= j1 - j0 else cnt - 1   # entry 2 m1 + 1 >= j1
+            _words_to_values(buf, base, wa, qa, cnt, law, param, scale_off)
+            _words_to_values(buf, base + 1, wb, 0, qb, law, param, scale_off)
+        if i >= j0 and i < j1:
+            buf[i - j0] = entry(i, i, stream, k0, k1, law, param) * scale_diag
+        return
     for mc in range(m0, m1 + 1, CHUNK):
         cnt = min(CHUNK, m1 + 1 - mc)
         philox_words(wa, wb, mc, cnt, ci, cs, k0, k1)
