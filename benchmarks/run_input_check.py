@@ -10,24 +10,16 @@ Run: ``python benchmarks/run_input_check.py``.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 
 import fastrmt  # noqa: E402
 from fastrmt._adapters import _check_dense  # noqa: E402
-
-
-def best(f, repeat=3) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+from _timing import best  # noqa: E402
 
 
 def main() -> None:

@@ -11,14 +11,17 @@ Run: ``python benchmarks/run_matfree_ceiling.py [n] [b]`` (defaults 8192, 8).
 from __future__ import annotations
 
 import sys
-import time
+from pathlib import Path
 
 import numba
 import numpy as np
 
-from fastrmt import wigner_spec
-from fastrmt._kernels import _matfree, _philox, _sampling
-from fastrmt._products import n_chunks, tile_schedule
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _timing import best  # noqa: E402
+from fastrmt import wigner_spec  # noqa: E402
+from fastrmt._kernels import _matfree, _philox, _sampling  # noqa: E402
+from fastrmt._products import n_chunks, tile_schedule  # noqa: E402
 
 TILE = 256
 
@@ -43,15 +46,6 @@ def _tiles(T, count, stream, k0, k1, law, param, s_off, s_diag):
                                   law, param, s_off, s_diag)
 
 
-def _best(f, repeat=3) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 8192
     b = int(sys.argv[2]) if len(sys.argv) > 2 else 8
@@ -59,13 +53,13 @@ def main() -> None:
     rows = []
     _words(1)
     reps = 20000
-    t = _best(lambda: _words(reps))
+    t = best(lambda: _words(reps))
     rows.append(("Philox words (2 entries per block)", reps * 256 / t))
     T = np.empty((TILE, TILE))
     for law in ("gaussian", "rademacher"):
         args = wigner_spec(4096, seed=1, dist=law).kernel_args()
         _tiles(T, 1, *args)
-        t = _best(lambda: _tiles(T, 200, *args))
+        t = best(lambda: _tiles(T, 200, *args))
         rows.append((f"tile generation, {law}", 200 * TILE * TILE / t))
     V = np.random.default_rng(0).standard_normal((n, b))
     k = n_chunks(n, b, TILE)
@@ -74,7 +68,7 @@ def main() -> None:
         args = wigner_spec(n, seed=1, dist=law).kernel_args()
         bufs = np.zeros((k, n, b))
         _matfree.matfree_matmat(bufs, V, n, TILE, starts, rows_, True, *args)
-        t = _best(lambda: _matfree.matfree_matmat(bufs, V, n, TILE, starts, rows_, True, *args),
+        t = best(lambda: _matfree.matfree_matmat(bufs, V, n, TILE, starts, rows_, True, *args),
                   2)
         rows.append((f"product b={b}, {law} (n={n})", n * (n + 1) / 2 / t))
     print(f"{'one thread':44s} {'M entries/s':>12s} {'ns/entry':>9s}")
