@@ -43,12 +43,11 @@ import numpy as np
 from dask.distributed import Client, LocalCluster
 
 from ._kernels import _matfree
-from ._products import check_product_memory, n_chunks, tile_schedule
+from ._products import n_chunks, tile_schedule
 from ._random import SeedLike
 from ._threads import blas_limit, cpu_count
-from ._validation import check_dtype, check_int
-from .operators import MATFREE_TILE, DeformedWigner, check_noise_memory, check_signal
-from .sampling import wigner_spec
+from ._validation import check_int
+from .operators import MATFREE_TILE, DeformedWigner, deformed_wigner
 from .signals import Signal
 
 __all__ = ["DistributedWigner", "distributed_wigner", "product_traffic"]
@@ -87,6 +86,24 @@ def product_traffic(n: int, b: int, n_workers: int, itemsize: int = 8) -> dict[s
     k = n_chunks(n, b, MATFREE_TILE)
     return {"chunks": k, "to_workers": n_workers * n * b * itemsize,
             "from_workers": k * n * b * itemsize}
+
+
+def check_cluster_args(client: Any, scheduler: Any, n_workers: Any) -> int | None:
+    """Check the cluster arguments of :func:`distributed_wigner` (and of
+    ``experiment(storage="distributed")``) before anything starts; returns n_workers."""
+    if client is not None and not isinstance(client, Client):
+        raise TypeError(f"client must be a dask.distributed.Client, got {type(client).__name__}")
+    if scheduler is not None and not isinstance(scheduler, str):
+        raise TypeError(f"scheduler must be an address string or a dask.distributed.Client, "
+                        f"got {type(scheduler).__name__}")
+    if client is not None and scheduler is not None:
+        raise ValueError("give client or scheduler, not both")
+    if n_workers is not None:
+        n_workers = check_int("n_workers", n_workers, min_value=1)
+        if client is not None or scheduler is not None:
+            raise ValueError("n_workers is for the LocalCluster started for the products; "
+                             "it cannot be used with an existing cluster (client or scheduler)")
+    return n_workers
 
 
 def _close(client: Client | None, cluster: LocalCluster | None) -> None:
@@ -141,14 +158,12 @@ class DistributedWigner(DeformedWigner):
         """Workers the scheduler knows now."""
         return len(self.client.scheduler_info().get("workers", {}))
 
-    def _noise_product(self, V: np.ndarray, nt: int, single: bool) -> np.ndarray:
+    def _matfree_chunks(self, V: np.ndarray, k: int, round32: bool) -> np.ndarray:
+        """The k chunk buffers, one Dask task each (the summing stays the base class's)."""
         if self.client.status != "running":
             raise RuntimeError(f"the operator's Dask client is {self.client.status}: products "
                                f"need a running cluster (build the operator again)")
-        n, b = self.n, V.shape[1]
-        k = n_chunks(n, b, MATFREE_TILE)
-        check_product_memory(n, b, k, V.dtype.itemsize)
-        round32 = bool(self.storage_dtype == np.float32 and V.dtype == np.float64)
+        n = self.n
         args = tuple(self.spec.kernel_args())
         call = next(self._counter)
         workers = max(1, self.n_workers())
@@ -164,12 +179,10 @@ class DistributedWigner(DeformedWigner):
                 f.release()
             Vf.release()
         bufs = np.stack(parts)
-        out = np.empty((n, b), dtype=V.dtype)
-        _matfree.sum_chunks(bufs, out)
         self.n_products += 1
         self.bytes_sent += workers * V.nbytes
         self.bytes_received += bufs.nbytes
-        return out
+        return bufs
 
     def close(self) -> None:
         """Shut down what this operator opened: its LocalCluster, or its client to a
@@ -227,22 +240,11 @@ def distributed_wigner(n: int, signal: Signal | None = None, *, sigma: float = 1
     >>> with distributed_wigner(2000, seed=0, n_workers=2) as W:   # doctest: +SKIP
     ...     top = fastrmt.eigsh(W, 3, which="LA", return_eigenvectors=False)
     """
-    spec = wigner_spec(n, sigma=sigma, dist=dist, p=p, df=df, diag_var=diag_var, seed=seed)
-    n = spec.n
-    dt = check_dtype("dtype", dtype)
-    check_signal(signal, n)
-    if client is not None and not isinstance(client, Client):
-        raise TypeError(f"client must be a dask.distributed.Client, got {type(client).__name__}")
-    if scheduler is not None and not isinstance(scheduler, str):
-        raise TypeError(f"scheduler must be an address string, got {type(scheduler).__name__}")
-    if client is not None and scheduler is not None:
-        raise ValueError("give client or scheduler, not both")
-    if n_workers is not None:
-        n_workers = check_int("n_workers", n_workers, min_value=1)
-        if client is not None or scheduler is not None:
-            raise ValueError("n_workers is for the LocalCluster the operator starts; it "
-                             "cannot be used with client or scheduler")
-    check_noise_memory(n, "matrix-free", dt)
+    # the single-process operator checks (and resolves) everything about the matrix;
+    # matrix-free, it allocates nothing
+    base = deformed_wigner(n, signal, sigma=sigma, dist=dist, p=p, df=df, diag_var=diag_var,
+                           storage="matrix-free", dtype=dtype, seed=seed, n_threads=n_threads)
+    n_workers = check_cluster_args(client, scheduler, n_workers)
     cluster = owned = None
     if client is None:
         if scheduler is None:
@@ -253,4 +255,5 @@ def distributed_wigner(n: int, signal: Signal | None = None, *, sigma: float = 1
         else:
             client = Client(scheduler)
         owned = client
-    return DistributedWigner(spec, signal, dt, n_threads, client, owned, cluster)
+    return DistributedWigner(base.spec, base.signal, base.storage_dtype, n_threads, client,
+                             owned, cluster)

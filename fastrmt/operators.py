@@ -176,15 +176,23 @@ class DeformedWigner(LinearOperator):
         n, b = self.n, V.shape[1]
         k = n_chunks(n, b, MATFREE_TILE)
         check_product_memory(n, b, k, V.dtype.itemsize)
-        bufs = np.zeros((k, n, b), dtype=V.dtype)
+        round32 = bool(self.storage_dtype == np.float32 and V.dtype == np.float64)
+        bufs = self._matfree_chunks(V, k, round32)
         out = np.empty((n, b), dtype=V.dtype)
+        _matfree.sum_chunks(bufs, out)          # in chunk order: the same bits everywhere
+        return out
+
+    def _matfree_chunks(self, V: np.ndarray, k: int, round32: bool) -> np.ndarray:
+        """The k chunk buffers (k, n, b) of the matrix-free product (the tile schedule
+        of :func:`fastrmt._products.tile_schedule`), computed here on every core;
+        :class:`fastrmt.distributed.DistributedWigner` computes them on a cluster."""
+        n = self.n
+        bufs = np.zeros((k, n, V.shape[1]), dtype=V.dtype)
         starts, rows = tile_schedule(n, MATFREE_TILE, k)
         with _BlasOneThread():
-            _matfree.matfree_matmat(bufs, V, n, MATFREE_TILE, starts, rows,
-                                    self.storage_dtype == np.float32 and V.dtype == np.float64,
+            _matfree.matfree_matmat(bufs, V, n, MATFREE_TILE, starts, rows, round32,
                                     *self.spec.kernel_args())
-            _matfree.sum_chunks(bufs, out)
-        return out
+        return bufs
 
     def _product(self, V: Any, n_threads: int | None, single: bool) -> np.ndarray:
         arr, one = as_block(V, self.n, np.float32 if single else np.float64)
