@@ -483,14 +483,7 @@ def experiment(n: int, *, sigma: float = 1.0, bulk: str | Measure = "uniform",
 
         if isinstance(scheduler, _distributed.Client):
             client, scheduler = scheduler, None
-        elif scheduler is not None and not isinstance(scheduler, str):
-            raise TypeError(f"scheduler must be an address string or a "
-                            f"dask.distributed.Client, got {type(scheduler).__name__}")
-    if n_workers is not None:
-        n_workers = check_int("n_workers", n_workers, min_value=1)
-        if scheduler is not None or client is not None:
-            raise ValueError("n_workers is for the LocalCluster of the run; it cannot be "
-                             "used with scheduler")
+        n_workers = _distributed.check_cluster_args(client, scheduler, n_workers)
 
     # -- the signal and its spectrum ------------------------------------------------
     t0 = time.perf_counter()
