@@ -231,6 +231,14 @@ class _Layer:
     limited: bool = False
 
 
+def _too_small(rec: Any, size: int, shrink_s: str, min_dim: int) -> LayerPrune:
+    """The record of a layer copied unchanged because ``min(n, m) < min_dim``."""
+    p = min(rec.matrix_shape)
+    return LayerPrune(rec.name, tuple(rec.shape), p, rec.n_outliers, 0, p, int(size),
+                      int(size), 0.0, shrink_s, stored="unchanged",
+                      note=f"unchanged: min(n, m) = {p} < min_dim = {min_dim}")
+
+
 def _allocate(layers: list[_Layer], budget: int) -> list[int]:
     """Ranks per layer within ``budget`` parameters (module docstring)."""
     cand = []
@@ -358,10 +366,7 @@ def prune_weights(source: str | os.PathLike | np.ndarray | Mapping[str, Any], *,
             n, m = A.shape
             p = min(n, m)
             if p < min_dim:
-                recs[rec.name] = LayerPrune(rec.name, tuple(orig.shape), p, rec.n_outliers, 0,
-                                            p, n * m, n * m, 0.0, shrink_s, stored="unchanged",
-                                            note=f"unchanged: min(n, m) = {p} < min_dim = "
-                                                 f"{min_dim}")
+                recs[rec.name] = _too_small(rec, orig.size, shrink_s, min_dim)
                 continue
             L = _Layer(rec.name, rec, A)
             L.sigma = rec.sigma if sig_arg is None else (
@@ -590,11 +595,7 @@ def prune_sparse(source: str | os.PathLike | np.ndarray | Mapping[str, Any], *,
                                note=note if kept or not np.any(w)
                                else f"zeroed: the budget gave it density {d:.3f}"))
     for r in small:
-        p = min(r.matrix_shape)
-        size = int(np.asarray(wf.tensors[r.name]).size)
-        recs.append(LayerPrune(r.name, tuple(r.shape), p, r.n_outliers, 0, p, size, size, 0.0,
-                               "none", stored="unchanged",
-                               note=f"min(n, m) = {p} < min_dim = {min_dim}: not pruned"))
+        recs.append(_too_small(r, np.asarray(wf.tensors[r.name]).size, "none", min_dim))
     order = {nm: i for i, nm in enumerate(names)}
     recs.sort(key=lambda x: order[x.name])
     report = PruneReport(recs, analysis, budget=budget)
