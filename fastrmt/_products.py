@@ -8,6 +8,9 @@ Shared by :class:`fastrmt.packed.PackedSymmetric`, the dense and packed storages
   the same for any ``n_threads``;
 * :func:`tile_schedule` - which tiles of the upper triangle each chunk walks, in what
   order: the one schedule of the Cython product and of the Numba matrix-free product;
+* :func:`group_size` - how many of those buffers a product holds at once: the buffers
+  are computed and summed into the output group by group, in chunk order, so the
+  memory is bounded while the result stays the one fixed fold over the chunks;
 * :func:`check_product_memory` - refuse a product whose buffers would not fit, before
   allocating them;
 * :func:`as_block` - validate and shape the vector or block a product is applied to;
@@ -26,15 +29,18 @@ from ._validation import check_array, check_memory
 
 import functools
 
-__all__ = ["PACKED_TILE", "n_chunks", "tile_schedule", "check_product_memory", "as_block",
-           "sym_product"]
+__all__ = ["PACKED_TILE", "n_chunks", "group_size", "tile_schedule", "check_product_memory",
+           "as_block", "sym_product"]
 
 # Side of the square tiles of the packed block product (fastrmt._ext._packed).
 PACKED_TILE = 256
-# Budget for the per-chunk private output buffers of the tiled symmetric products.
+# Budget for the per-chunk private output buffers held at once by a tiled product.
 _CHUNK_BUDGET = 256 * 2**20
 _MAX_CHUNKS = 32
 _MIN_CHUNKS = 4
+# Above 32 * _ROWS_PER_CHUNK rows the chunk count grows with n (one chunk per
+# _ROWS_PER_CHUNK rows), so that a product at n = 10^6 has enough tasks for a cluster.
+_ROWS_PER_CHUNK = 8192
 
 
 def n_chunks(n: int, b: int, tile: int) -> int:
@@ -42,15 +48,32 @@ def n_chunks(n: int, b: int, tile: int) -> int:
 
     A function of (n, b, tile) only — never of the thread count — so that the summation
     order, hence the result, is the same for any ``n_threads``.  It bounds the
-    parallelism of one product: at most the number of tile-row pairs and 32; at most
-    n / (32 b), so that zeroing and summing the buffers costs about 1/8 of reading a
-    float32 matrix (but at least 2); at most 256 MiB of buffers (but at least 4).
+    parallelism of one product: at most the number of tile-row pairs; at most
+    ``max(32, n // 8192)`` (32 up to n = 262143, then growing with n: 122 chunks at
+    n = 10^6, the tasks of :mod:`fastrmt.distributed`); at most n / (32 b), so that
+    zeroing and summing the buffers costs about 1/8 of reading a float32 matrix (but at
+    least 2).  Memory does not bound it: :func:`group_size` buffers are held at once.
+    (Up to this version a 256 MiB budget also capped the count at n >= 32768 with
+    n b > 2^20; those products now have more chunks, so their last bits differ.)
     """
     nb = (n + tile - 1) // tile
     npairs = (nb + 1) // 2
     by_traffic = max(2, n // (32 * b))
-    by_memory = max(_MIN_CHUNKS, _CHUNK_BUDGET // max(1, n * b * 8))
-    return int(max(1, min(npairs, _MAX_CHUNKS, by_traffic, by_memory)))
+    cap = max(_MAX_CHUNKS, n // _ROWS_PER_CHUNK)
+    return int(max(1, min(npairs, cap, by_traffic)))
+
+
+def group_size(n: int, b: int, k: int, itemsize: int, nt: int) -> int:
+    """How many of the ``k`` chunk buffers a product computes and holds at once.
+
+    All of them when they fit in 256 MiB; otherwise as many as fit, but at least 4 and
+    at least ``nt`` (every thread needs a chunk).  The buffers of a group are summed
+    into the output in chunk order before the next group starts, which is the same
+    sequence of additions as one sum over all ``k``: the result does not depend on the
+    group size (nor, through it, on ``nt``).
+    """
+    per = max(1, n * b * itemsize)
+    return int(max(1, min(k, max(_MIN_CHUNKS, nt, _CHUNK_BUDGET // per))))
 
 
 @functools.lru_cache(maxsize=64)
@@ -84,7 +107,8 @@ def tile_schedule(n: int, tile: int, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def check_product_memory(n: int, b: int, k: int, itemsize: int) -> None:
-    """Refuse a block product whose k accumulation buffers (plus the output) would not fit."""
+    """Refuse a block product whose k accumulation buffers held at once (plus the
+    output) would not fit."""
     check_memory(f"a block product with b={b} ({k} accumulation buffers of {n} x {b})",
                  (k + 1) * n * b * itemsize, hint="use fewer columns per product")
 
@@ -120,12 +144,17 @@ def sym_product(data: np.ndarray, n: int, packed: bool, V: np.ndarray, nt: int,
     b = V.shape[1]
     k = n_chunks(n, b, PACKED_TILE)
     dt = np.float32 if single else np.float64
-    check_product_memory(n, b, k, np.dtype(dt).itemsize)
-    bufs = np.zeros((k, n, b), dtype=dt)
+    g = group_size(n, b, k, np.dtype(dt).itemsize, nt)
+    check_product_memory(n, b, g, np.dtype(dt).itemsize)
+    bufs = np.empty((g, n, b), dtype=dt)
     out = np.empty((n, b), dtype=dt)
     starts, rows = tile_schedule(n, PACKED_TILE, k)
-    ext.sym_matmat(data, n, packed, V, bufs, starts, rows, PACKED_TILE, nt)
-    ext.sum_chunks(bufs, out, nt)
+    for c0 in range(0, k, g):
+        c1 = min(k, c0 + g)
+        part = bufs[:c1 - c0]
+        part[...] = 0
+        ext.sym_matmat(data, n, packed, V, part, starts[c0:c1 + 1], rows, PACKED_TILE, nt)
+        ext.sum_chunks(part, out, c0 > 0, nt)     # in chunk order, group after group
     return out
 
 

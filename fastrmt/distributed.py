@@ -12,9 +12,11 @@ same kernel as the single-process operator, so the product is **bit-identical** 
 placement of the tasks and any worker lost on the way.  The signal term S V is applied
 on the client.
 
-What travels per product (b columns, K chunks; K = ``n_chunks(n, b, 256)``, at most
-32): V once to each worker (``client.scatter(broadcast=True)``, n b x 8 bytes per
-worker, 4 for float32 products) and K buffers back (K n b x 8 bytes).  At n = 100000,
+What travels per product (b columns, K chunks; K = ``n_chunks(n, b, 256)``: 32 from
+n = 8192 b to n = 262143, then n // 8192, e.g. 122 at n = 10^6): V once to each worker
+(``client.scatter(broadcast=True)``, n b x 8 bytes per worker, 4 for float32 products)
+and K buffers back (K n b x 8 bytes), fetched in chunk order and summed one at a time
+(the client holds one buffer; a finished one waits on its worker).  At n = 100000,
 b = 8: 6.4 MB out per worker and at most 205 MB back, against about 22 s of tile
 generation per product on one 2-core machine — the split keeps every tile generated
 once (a split into row blocks, each returning only its own rows, sends back only n b
@@ -24,7 +26,8 @@ A lost worker loses nothing: its tasks are recomputed elsewhere by the scheduler
 Dask's ``allowed-failures`` times) and give the same buffers, so the product is
 unchanged.  Each worker needs fastrmt installed (the same version as the client: the
 kernels are regenerated from the same code) and at most one tile (256 x 256) plus one
-(n, b) buffer per running task.  Parallelism is at most K tasks per product.
+(n, b) buffer per running task, plus the finished buffers its tasks hold until the
+client fetches them.  Parallelism is at most K tasks per product.
 
 Use :func:`distributed_wigner` (LocalCluster by default, ``scheduler=ADDRESS`` or
 ``client=`` for an existing cluster); the operator works with :func:`fastrmt.eigsh`,
@@ -37,7 +40,7 @@ import itertools
 import logging
 import uuid
 import weakref
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 from dask.distributed import Client, LocalCluster
@@ -158,8 +161,12 @@ class DistributedWigner(DeformedWigner):
         """Workers the scheduler knows now."""
         return len(self.client.scheduler_info().get("workers", {}))
 
-    def _matfree_chunks(self, V: np.ndarray, k: int, round32: bool) -> np.ndarray:
-        """The k chunk buffers, one Dask task each (the summing stays the base class's)."""
+    def _matfree_chunks(self, V: np.ndarray, k: int, g: int, round32: bool
+                        ) -> Iterator[np.ndarray]:
+        """The k chunk buffers, one Dask task each, yielded one at a time in chunk order
+        (the summing stays the base class's).  All tasks are submitted at once; a
+        finished buffer waits on its worker until the client has summed the ones
+        before it, so the client holds one buffer at a time (``g`` is not needed)."""
         if self.client.status != "running":
             raise RuntimeError(f"the operator's Dask client is {self.client.status}: products "
                                f"need a running cluster (build the operator again)")
@@ -172,17 +179,18 @@ class DistributedWigner(DeformedWigner):
                                       key=f"fastrmt-matfree-{self._token}-{call}-{c}",
                                       pure=False)
                    for c in range(k)]
+        self.bytes_sent += workers * V.nbytes
         try:
-            parts = self.client.gather(futures)
+            for c in range(k):
+                buf = futures[c].result()
+                futures[c].release()
+                self.bytes_received += buf.nbytes
+                yield buf[None]
+            self.n_products += 1
         finally:
             for f in futures:
                 f.release()
             Vf.release()
-        bufs = np.stack(parts)
-        self.n_products += 1
-        self.bytes_sent += workers * V.nbytes
-        self.bytes_received += bufs.nbytes
-        return bufs
 
     def close(self) -> None:
         """Shut down what this operator opened: its LocalCluster, or its client to a

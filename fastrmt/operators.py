@@ -29,7 +29,7 @@ kernel into a per-task buffer and multiplies it with BLAS (``fastrmt._kernels._m
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Iterator, Literal
 
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
@@ -39,8 +39,8 @@ from ._kernels import _matfree, _sampling
 from ._random import SeedLike
 from ._threads import thread_limit
 from ._validation import check_choice, check_dtype, check_memory, format_bytes
-from ._products import (_BlasOneThread, as_block, check_product_memory, n_chunks, sym_product,
-                        tile_schedule)
+from ._products import (_BlasOneThread, as_block, check_product_memory, group_size, n_chunks,
+                        sym_product, tile_schedule)
 from .packed import PackedSymmetric, packed_size
 from .sampling import WignerSpec, wigner, wigner_spec
 from .signals import Signal, make_signal
@@ -175,24 +175,35 @@ class DeformedWigner(LinearOperator):
             return self.noise._matmat(V, nt, single)
         n, b = self.n, V.shape[1]
         k = n_chunks(n, b, MATFREE_TILE)
-        check_product_memory(n, b, k, V.dtype.itemsize)
+        g = group_size(n, b, k, V.dtype.itemsize, nt)
+        check_product_memory(n, b, g, V.dtype.itemsize)
         round32 = bool(self.storage_dtype == np.float32 and V.dtype == np.float64)
-        bufs = self._matfree_chunks(V, k, round32)
         out = np.empty((n, b), dtype=V.dtype)
-        _matfree.sum_chunks(bufs, out)          # in chunk order: the same bits everywhere
+        first = True
+        for part in self._matfree_chunks(V, k, g, round32):
+            # in chunk order, group after group: the same bits everywhere
+            _matfree.sum_chunks(part, out, not first)
+            first = False
         return out
 
-    def _matfree_chunks(self, V: np.ndarray, k: int, round32: bool) -> np.ndarray:
-        """The k chunk buffers (k, n, b) of the matrix-free product (the tile schedule
-        of :func:`fastrmt._products.tile_schedule`), computed here on every core;
-        :class:`fastrmt.distributed.DistributedWigner` computes them on a cluster."""
+    def _matfree_chunks(self, V: np.ndarray, k: int, g: int, round32: bool
+                        ) -> Iterator[np.ndarray]:
+        """The k chunk buffers of the matrix-free product (the tile schedule of
+        :func:`fastrmt._products.tile_schedule`), in chunk order, as arrays (g', n, b)
+        of at most ``g`` consecutive chunks, computed here on every core;
+        :class:`fastrmt.distributed.DistributedWigner` computes them on a cluster.
+        Each yielded array is summed before the next is computed (it may be reused)."""
         n = self.n
-        bufs = np.zeros((k, n, V.shape[1]), dtype=V.dtype)
+        bufs = np.empty((g, n, V.shape[1]), dtype=V.dtype)
         starts, rows = tile_schedule(n, MATFREE_TILE, k)
-        with _BlasOneThread():
-            _matfree.matfree_matmat(bufs, V, n, MATFREE_TILE, starts, rows, round32,
-                                    *self.spec.kernel_args())
-        return bufs
+        for c0 in range(0, k, g):
+            c1 = min(k, c0 + g)
+            part = bufs[:c1 - c0]
+            part[...] = 0
+            with _BlasOneThread():
+                _matfree.matfree_matmat(part, V, n, MATFREE_TILE, starts[c0:c1 + 1], rows,
+                                        round32, *self.spec.kernel_args())
+            yield part
 
     def _product(self, V: Any, n_threads: int | None, single: bool) -> np.ndarray:
         arr, one = as_block(V, self.n, np.float32 if single else np.float64)

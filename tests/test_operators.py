@@ -127,6 +127,44 @@ def test_small_tiles_many_chunks(monkeypatch, storage):
     np.testing.assert_array_equal(w.matmat(v, n_threads=2), got)
 
 
+@pytest.mark.parametrize("storage", ["packed", "matrix-free"])
+def test_chunk_groups_do_not_change_the_bits(monkeypatch, storage):
+    """Buffers held group by group (a small memory budget) give the bits of one group:
+    the groups are summed into the output in chunk order, the same fold."""
+    monkeypatch.setattr(products_mod, "PACKED_TILE", 32)
+    monkeypatch.setattr(operators, "MATFREE_TILE", 32)
+    n = 301
+    assert products_mod.n_chunks(n, 1, 32) == 5
+    w = deformed_wigner(n, storage=storage, dtype=np.float64, seed=3)
+    v = np.random.default_rng(1).standard_normal((n, 1))
+    whole = w.matmat(v, n_threads=1)
+    expected = wigner(n, seed=3) @ v
+    np.testing.assert_allclose(whole, expected, rtol=0, atol=ATOL64)
+    monkeypatch.setattr(products_mod, "_CHUNK_BUDGET", 1)
+    monkeypatch.setattr(products_mod, "_MIN_CHUNKS", 1)
+    for nt in (1, 2, 3):
+        assert products_mod.group_size(n, 1, 5, 8, nt) == nt
+        np.testing.assert_array_equal(w.matmat(v, n_threads=nt), whole)
+        np.testing.assert_array_equal(w.matmat_single(v, n_threads=nt),
+                                      w.matmat_single(v, n_threads=1))
+
+
+def test_chunk_counts_and_groups():
+    """K depends on the sizes only; from n = 262144 it grows with n (cluster tasks);
+    memory bounds only the group held at once, never K."""
+    assert products_mod.n_chunks(30_000, 8, 256) == 32
+    assert products_mod.n_chunks(100_000, 16, 256) == 32      # no memory cap on K
+    assert products_mod.n_chunks(262_143, 8, 256) == 32
+    assert products_mod.n_chunks(1_000_000, 8, 256) == 122
+    assert products_mod.n_chunks(16_000, 110, 256) == 4       # wide blocks: traffic bound
+    assert products_mod.n_chunks(300, 1, 256) == 1
+    # 10^6 x 8 float64 buffers are 64 MB: 4 fit the 256 MiB budget; 16 threads need 16
+    assert products_mod.group_size(1_000_000, 8, 122, 8, 2) == 4
+    assert products_mod.group_size(1_000_000, 8, 122, 8, 16) == 16
+    assert products_mod.group_size(20_000, 8, 32, 8, 2) == 32
+    assert products_mod.group_size(1000, 4, 3, 8, 16) == 3
+
+
 def test_vector_and_linear_operator_protocol(ops, reference):
     w = ops[("packed", np.dtype(np.float64))]
     assert isinstance(w, LinearOperator)

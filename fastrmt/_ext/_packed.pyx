@@ -386,17 +386,24 @@ def sym_matmat(const real[::1] data, Py_ssize_t n, bint packed, const acc[:, ::1
                         frmt_symtile_dd(dp, n, pk, i0, i1, j0, j1, Vp, O, b)
 
 
-def sum_chunks(const real[:, :, ::1] bufs, real[:, ::1] out, int n_threads):
-    """out[r] = bufs[0, r] + bufs[1, r] + ... (chunk order fixed); parallel over rows."""
+def sum_chunks(const real[:, :, ::1] bufs, real[:, ::1] out, bint accumulate,
+               int n_threads):
+    """out[r] = bufs[0, r] + bufs[1, r] + ... (chunk order fixed); parallel over rows.
+
+    ``accumulate``: out[r] = out[r] + bufs[0, r] + ... (the next group of chunks), the
+    same sequence of additions as one sum over all the chunks."""
     cdef Py_ssize_t K = bufs.shape[0]
     cdef Py_ssize_t n = bufs.shape[1]
     cdef Py_ssize_t b = bufs.shape[2]
-    cdef Py_ssize_t r, c, k
+    cdef Py_ssize_t r, c, k, k0
     cdef real s
+    if out.shape[0] != n or out.shape[1] != b or K < 1:
+        raise ValueError("sum_chunks: out does not match bufs")
+    k0 = 0 if accumulate else 1
     with nogil:
         for r in prange(n, num_threads=n_threads, schedule="static"):
             for c in range(b):
-                s = bufs[0, r, c]
-                for k in range(1, K):
+                s = out[r, c] if accumulate else bufs[0, r, c]
+                for k in range(k0, K):
                     s = s + bufs[k, r, c]
                 out[r, c] = s

@@ -11,7 +11,10 @@ from its diagonal tile on.  Each tile is generated once into a thread-private bu
 and gives ``out[I] += T @ V[J]`` and, when I < J, ``out[J] += T.T @ V[I]`` (a diagonal
 tile is completed to a symmetric block first).  Each chunk accumulates into its own
 (n, b) buffer in a fixed order; the buffers are summed in chunk order.  K depends on
-(n, b) only, so the result is bit-identical for any number of threads.  Memory: K * n * b values plus one tile per chunk task.
+(n, b) only, so the result is bit-identical for any number of threads.  The caller runs
+the chunks group by group (``fastrmt._products.group_size``: the ``starts`` it passes
+are the group's slice of the schedule) and sums each group into the output before the
+next: memory is one group of (n, b) buffers plus one tile per running chunk.
 """
 from __future__ import annotations
 
@@ -75,12 +78,16 @@ def matfree_matmat(bufs, V, n, tile, starts, rows, round32, stream, k0, k1, law,
 
 
 @jit(parallel=True)
-def sum_chunks(bufs, out):
-    """out[r] = bufs[0, r] + bufs[1, r] + ... in chunk order; parallel over rows."""
+def sum_chunks(bufs, out, accumulate):
+    """out[r] = bufs[0, r] + bufs[1, r] + ... in chunk order; parallel over rows.
+
+    ``accumulate``: out[r] = out[r] + bufs[0, r] + ... (the next group of chunks), the
+    same sequence of additions as one sum over all the chunks."""
     K, n, b = bufs.shape
+    k0 = 0 if accumulate else 1
     for r in numba.prange(n):
         for c in range(b):
-            s = bufs[0, r, c]
-            for k in range(1, K):
+            s = out[r, c] if accumulate else bufs[0, r, c]
+            for k in range(k0, K):
                 s += bufs[k, r, c]
             out[r, c] = s
