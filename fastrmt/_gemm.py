@@ -83,3 +83,31 @@ def project(X: np.ndarray, V: np.ndarray, nt: int) -> np.ndarray:
             X[c[0]:c[1]] -= V[c[0]:c[1]] @ C
         _run(nt, one, row_chunks(X.shape[0]))
     return X
+
+
+def project_twice(W: np.ndarray, V: np.ndarray, C: np.ndarray, nt: int) -> np.ndarray:
+    """Two classical Gram--Schmidt passes of W against V, the first with ``C = V^T W``
+    given: returns ``Wp = W1 - V (V^T W1)``, ``W1 = W - V C``.
+
+    The first pass's product and the second pass's Gram matrix are fused per row chunk
+    (each chunk of V is read once for both), so V is read twice instead of three times;
+    the operations and their order are those of ``project(W - mm(V, C), V)``, hence the
+    same bits.
+    """
+    n = W.shape[0]
+    chunks = row_chunks(n)
+    Wp = np.empty((n, W.shape[1]), dtype=np.result_type(W, V, C))
+
+    def first(c):
+        r = slice(c[0], c[1])
+        Wp[r] = W[r] - V[r] @ C
+        return V[r].T @ Wp[r]
+    parts = _run(nt, first, chunks)
+    C2 = parts[0]
+    for p in parts[1:]:
+        C2 += p
+
+    def second(c):
+        Wp[c[0]:c[1]] -= V[c[0]:c[1]] @ C2
+    _run(nt, second, chunks)
+    return Wp

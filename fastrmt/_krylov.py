@@ -191,8 +191,7 @@ def _orth(W: np.ndarray, V: np.ndarray, C: np.ndarray | None, rnd: _Random, nt: 
     nrm0 = float(np.max(_colnorms(W))) if w else 0.0
     floor = _RANK_TOL * max(nrm0, np.finfo(np.float64).tiny)
     if V.shape[1]:
-        Wp = W - _gemm.mm(V, _gemm.tmm(V, W, nt) if C is None else C, nt)
-        _project(Wp, V, nt)
+        Wp = _gemm.project_twice(W, V, _gemm.tmm(V, W, nt) if C is None else C, nt)
     else:
         Wp = W.copy()
     blocks: list[np.ndarray] = []

@@ -169,6 +169,16 @@ def test_tall_skinny_products_fixed_chunks_any_thread_count():
         Qv = np.linalg.qr(V)[0]
         np.testing.assert_allclose(ref_p[0], X - Qv @ (Qv.T @ X), atol=1e-10)
         np.testing.assert_allclose(Qv.T @ ref_p[0], 0, atol=1e-10)
+    # the fused two passes of the solver: the bits of project(W - mm(V, C), V), any nt
+    for n in (5, 1024, 5000):
+        Qv = np.linalg.qr(rng.standard_normal((n, 37)))[0]
+        W = rng.standard_normal((n, 6))
+        with blas_limit(1):
+            C = _gemm.tmm(Qv, W, 1)
+            ref = _gemm.project(W - _gemm.mm(Qv, C, 1), Qv, 1)
+            for nt in (1, 2, 3):
+                np.testing.assert_array_equal(_gemm.project_twice(W, Qv, C, nt), ref)
+        np.testing.assert_allclose(Qv.T @ ref, 0, atol=1e-12)
     # empty basis: nothing to project, zero-width product
     X = rng.standard_normal((10, 2))
     np.testing.assert_array_equal(_gemm.project(X.copy(), np.empty((10, 0)), 2), X)
