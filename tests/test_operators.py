@@ -165,6 +165,15 @@ def test_chunk_counts_and_groups():
     assert products_mod.group_size(1000, 4, 3, 8, 16) == 3
 
 
+def test_product_memory_check(monkeypatch):
+    """Large buffers are checked against the available memory and refused with the
+    estimate; small ones (< 64 MiB) are not checked (no OS query per product)."""
+    monkeypatch.setenv("FASTRMT_AVAILABLE_MEMORY", str(100 << 20))
+    products_mod.check_product_memory(1000, 4, 4, 8)
+    with pytest.raises(ValueError, match=r"needs 305\.2 MiB but only 100\.0 MiB"):
+        products_mod.check_product_memory(1_000_000, 8, 4, 8)
+
+
 def test_vector_and_linear_operator_protocol(ops, reference):
     w = ops[("packed", np.dtype(np.float64))]
     assert isinstance(w, LinearOperator)

@@ -145,10 +145,14 @@ def test_stale_numba_cache_is_dropped_when_any_kernel_source_changes(tmp_path):
     assert (pkg / "__pycache__" / "fastrmt-kernels.sha256").is_file()
 
 
-def test_tall_skinny_products_fixed_chunks_any_thread_count():
+@pytest.mark.parametrize("serial_bytes", [0, None])
+def test_tall_skinny_products_fixed_chunks_any_thread_count(monkeypatch, serial_bytes):
     # the block solver's Gram matrices / projections: row chunks fixed by n, summed in
-    # chunk order -> the same bits for 1, 2 or 3 threads, and numpy's values
+    # chunk order -> the same bits for 1, 2 or 3 threads, and numpy's values; on the
+    # thread pool (serial_bytes=0) or, for small operands, serially (the default)
     from fastrmt import _gemm
+    if serial_bytes is not None:
+        monkeypatch.setattr(_gemm, "_SERIAL_BYTES", serial_bytes)
     from fastrmt._threads import blas_limit
     rng = np.random.default_rng(0)
     for n in (5, 1024, 5000):
