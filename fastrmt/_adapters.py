@@ -154,11 +154,17 @@ def _check_dense(A: np.ndarray, tol: float) -> None:
     """Check the whole of a dense C-order array: finite values and symmetry,
     ``|a_ij - a_ji| <= tol max|A|`` (compared in float64).
 
-    One parallel pass over A (:func:`fastrmt._kernels._checks.symmetry_scan`), no
-    temporaries.  Only when the check fails is the offending entry located (the first
+    One parallel pass over A counts the mirrored pairs that differ or are not finite
+    (:func:`fastrmt._kernels._checks.mirror_mismatches`); only when there are some does a
+    second pass (:func:`fastrmt._kernels._checks.symmetry_scan`) measure the largest
+    difference against ``tol max|A|``.  No temporaries.  Only when the check fails is the offending entry located (the first
     largest difference, upper triangle in row order), by :func:`_locate_asymmetry`.
     """
     n = A.shape[0]
+    bad = np.empty((-(-n // _checks.EXACT_TILE) + 1) // 2, dtype=np.int64)
+    _checks.mirror_mismatches(A, bad)
+    if not bad.any():
+        return                  # exactly symmetric and finite: nothing to measure
     npairs = (-(-n // _checks.TILE) + 1) // 2
     diff = np.empty(npairs)
     amax = np.empty(npairs)

@@ -596,7 +596,7 @@ def test_which_sm_refused_for_large_n():
         eigsh(op, 2, which="SM")
 
 
-@pytest.mark.parametrize("n", [1, 2, 63, 64, 65, 200, 301])
+@pytest.mark.parametrize("n", [1, 2, 63, 64, 65, 127, 128, 129, 200, 301])
 def test_symmetry_scan_matches_reference(n, dtype):
     """The one-pass check against whole-array numpy: max |a_ij - a_ji|, max |a|, NaN/inf,
     and the entry it reports, for symmetric, perturbed and non-finite arrays."""
@@ -617,6 +617,9 @@ def test_symmetry_scan_matches_reference(n, dtype):
         Q = S.copy()
         Q[n - 1, 0] = val
         cases.append(Q)
+    R = S.copy()                    # mirrored infinities: equal, yet not finite
+    R[0, n - 1] = R[n - 1, 0] = -np.inf
+    cases.append(R)
     for A in cases:
         npairs = (-(-n // _checks.TILE) + 1) // 2
         diff, amax = np.empty(npairs), np.empty(npairs)
@@ -626,6 +629,13 @@ def test_symmetry_scan_matches_reference(n, dtype):
         assert bool(bad.any()) == (not finite)
         if finite:
             assert diff.max() == d_ref and amax.max() == a_ref
+        # the fast path: mismatching or non-finite upper entries, counted exactly
+        mm = np.empty((-(-n // _checks.EXACT_TILE) + 1) // 2, dtype=np.int64)
+        _checks.mirror_mismatches(A, mm)
+        upper = np.triu(np.ones((n, n), dtype=bool))
+        with np.errstate(invalid="ignore"):
+            expected = int(((A != A.T) & upper).sum() + (~np.isfinite(A) & upper).sum())
+        assert int(mm.sum()) == expected
     with pytest.raises(ValueError, match="finite"):
         _check_dense(cases[2], 1e-3)
     if n > 1:

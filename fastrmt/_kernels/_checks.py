@@ -1,4 +1,4 @@
-"""Input checks of dense matrices in one parallel pass (Numba).
+"""Input checks of dense matrices in parallel passes (Numba).
 
 Numba rather than Cython: a plain loop over tiles with ``prange``, specialised per dtype
 at the first call, with nothing to dispatch by instruction set (the pass is bound by
@@ -11,6 +11,13 @@ comparison runs along rows of both).  Per pair of tile rows (paired (t, nb-1-t) 
 balance) it returns the largest ``|a_ij - a_ji|``, the largest ``|a_ij|`` and whether a
 NaN or an infinity was seen.  Maxima do not depend on the order of the walk, so the
 results are the same for any thread count.
+
+:func:`mirror_mismatches` is the fast path run first: it only counts the pairs whose two
+entries differ or are not finite (comparisons in the stored dtype, 128-wide tiles, the
+compare loop on contiguous rows so that it vectorises): 1.5-2.4x faster than
+:func:`symmetry_scan` on this machine (n = 20000 float64: 1.3 s -> 0.55 s).  An exactly
+symmetric, finite matrix — the common case — needs nothing more; otherwise the caller
+runs :func:`symmetry_scan` to measure the asymmetry against its tolerance.
 """
 from __future__ import annotations
 
@@ -21,6 +28,45 @@ from ._jit import jit
 
 TILE = 64
 LANES = 8           # independent running maxima (lets the compare loop vectorise)
+EXACT_TILE = 128    # tiles of mirror_mismatches (measured: 64 -> 128 halves its time at n = 20000)
+
+
+@jit(parallel=True)
+def mirror_mismatches(A, bad):
+    """Per pair p of 128-wide tile rows, ``bad[p]`` = the number of entries (i, j),
+    i <= j, with ``A[i, j] != A[j, i]`` plus the number with ``A[i, j]`` not finite
+    (a non-finite ``A[j, i]`` differs from a finite ``A[i, j]``; two infinities are
+    caught by ``x - x != 0``).  Zero everywhere: A is exactly symmetric and finite."""
+    n = A.shape[0]
+    nb = (n + EXACT_TILE - 1) // EXACT_TILE
+    npairs = (nb + 1) // 2
+    for p in numba.prange(npairs):
+        pp = np.int64(p)
+        T = np.empty((EXACT_TILE, EXACT_TILE), dtype=A.dtype)
+        cnt = 0
+        for side in range(2):
+            t = pp if side == 0 else nb - 1 - pp
+            if side == 1 and t == pp:
+                break
+            i0 = t * EXACT_TILE
+            i1 = min(i0 + EXACT_TILE, n)
+            for jb in range(t, nb):
+                j0 = jb * EXACT_TILE
+                j1 = min(j0 + EXACT_TILE, n)
+                for j in range(j0, j1):          # T[i - i0, j - j0] = A[j, i]
+                    src = A[j, i0:i1]
+                    for i in range(i1 - i0):
+                        T[i, j - j0] = src[i]
+                for i in range(i0, i1):
+                    js = max(j0, i)
+                    row = A[i, js:j1]
+                    trow = T[i - i0, js - j0:j1 - j0]
+                    c = 0
+                    for q in range(row.shape[0]):
+                        x = row[q]
+                        c += (x != trow[q]) + ((x - x) != 0)
+                    cnt += c
+        bad[p] = cnt
 
 
 @jit(parallel=True)
