@@ -1,6 +1,6 @@
 """The block Krylov iteration behind :func:`fastrmt.eigsh` (see that module's docstring
 for the algorithm): thick-restarted block Lanczos with full reorthogonalization
-(:func:`_solve`), its two-phase mixed-precision driver (:func:`_solve_mixed`) and the
+(:func:`_solve`, driving the basis state :class:`_Krylov`), its two-phase mixed-precision driver (:func:`_solve_mixed`) and the
 dense path for small orders (:func:`_solve_dense`), with the records they fill
 (:class:`EigshInfo`, :class:`EigshNoConvergence`, re-exported by
 :mod:`fastrmt.eigensolver`).  The solver works on an :class:`fastrmt._adapters._Operator`;
@@ -350,11 +350,80 @@ def _solve_dense(op: _Operator, k: int, which: str, tol: float, info: EigshInfo
     return lam, X, res, thr
 
 
+class _Krylov:
+    """The basis of the block iteration and what is kept with it.
+
+    ``V`` (n, m): orthonormal columns, ``size`` of them in use; ``AV = A V`` (the
+    products, kept so that Ritz residuals are explicit); ``H = V^T A V``.  The iteration
+    (:func:`_solve`) only calls the methods: :meth:`extend` (append a block, get the
+    next one), :meth:`rayleigh_ritz` (eigenpairs of H), :meth:`ritz` (Ritz vectors and
+    their products), :meth:`restart` (keep Ritz pairs: H diagonal), :meth:`orthogonal`
+    (new directions orthogonal to the basis).
+    """
+
+    def __init__(self, n: int, m: int, rnd: _Random, nt: int) -> None:
+        self.V = np.empty((n, m))
+        self.AV = np.empty((n, m))
+        self.H = np.zeros((m, m))
+        self.size = 0
+        self.m = m
+        self.rnd = rnd
+        self.nt = nt
+
+    def extend(self, Q: np.ndarray, AQ: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Append the orthonormal block Q and its product; fill the new columns of H.
+        Returns the next block (A Q orthogonalized against the basis, completed by
+        random directions where it lost rank) and its coefficients Rn."""
+        cur, w, nt = self.size, Q.shape[1], self.nt
+        V, H = self.V, self.H
+        V[:, cur:cur + w] = Q
+        self.AV[:, cur:cur + w] = AQ
+        C = _gemm.tmm(V[:, :cur + w], AQ, nt)
+        H[:cur + w, cur:cur + w] = C
+        H[cur:cur + w, :cur] = C[:cur].T
+        D = C[cur:]
+        H[cur:cur + w, cur:cur + w] = 0.5 * (D + D.T)
+        self.size = cur + w
+        return _orth(AQ, V[:, :self.size], C, self.rnd, nt)
+
+    def rayleigh_ritz(self) -> tuple[np.ndarray, np.ndarray]:
+        """Eigenvalues and eigenvectors of the projected matrix H (ascending)."""
+        return _eigh(self.H[:self.size, :self.size])
+
+    def ritz(self, S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Ritz vectors ``V S`` and their products ``AV S``."""
+        cur = self.size
+        return (_gemm.mm(self.V[:, :cur], S, self.nt),
+                _gemm.mm(self.AV[:, :cur], S, self.nt))
+
+    def restart(self, Y: np.ndarray, AY: np.ndarray, theta: np.ndarray) -> None:
+        """Restart the basis from Ritz pairs (thick restart): H = diag(theta)."""
+        p = theta.size
+        self.V[:, :p] = Y
+        self.AV[:, :p] = AY
+        self.H[:] = 0.0
+        self.H[np.arange(p), np.arange(p)] = theta
+        self.size = p
+
+    def orthogonal(self, W: np.ndarray) -> np.ndarray:
+        """An orthonormal block spanning W's directions orthogonal to the basis."""
+        return _orth(W, self.V[:, :self.size], None, self.rnd, self.nt)[0]
+
+
 def _solve(op: _Operator, k: int, which: str, tol: float, maxiter: int, m: int, b: int,
            key: Key, v0: np.ndarray | None, info: EigshInfo, callback: Callable | None,
            progress: bool, t0: float, rel_floor: float = 0.0,
            beyond: float | None = None
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The ``k`` most wanted eigenpairs of ``op`` (scaled by ``op.scale``): values, vectors,
+    residual norms and the thresholds they met.
+
+    The control flow of the iteration: block steps on a :class:`_Krylov` basis,
+    Rayleigh--Ritz on the schedule below, explicit residuals when the estimates pass,
+    locking and fresh directions when a multiple eigenvalue may have more copies, a
+    refresh of the kept products when the residuals stagnate near the floor, thick
+    restarts when the basis is full.
+    """
     n = op.n
     op.scale = 1.0          # set below from the first product (a previous attempt's is stale)
     rnd = _Random(key)
@@ -375,10 +444,7 @@ def _solve(op: _Operator, k: int, which: str, tol: float, maxiter: int, m: int, 
     # (max |.|, not a column norm: squares of 1e-200 underflow)
     op.scale = _scale_of(float(np.max(np.abs(AQ))))
     AQ *= op.scale
-    V = np.empty((n, m))
-    AV = np.empty((n, m))
-    H = np.zeros((m, m))
-    cur = 0
+    kry = _Krylov(n, m, rnd, nt)
     anorm = 0.0
     restarts = 0
     prev_cycle_ratio = math.inf
@@ -397,15 +463,6 @@ def _solve(op: _Operator, k: int, which: str, tol: float, maxiter: int, m: int, 
         return c + max(b, (m - c) // 4, m // 8)
 
     next_check = schedule(0)
-
-    def restart_basis(Yk: np.ndarray, AYk: np.ndarray, th: np.ndarray) -> int:
-        # the basis restarts from Ritz pairs: H = diag(theta); returns the new size
-        p = th.size
-        V[:, :p] = Yk
-        AV[:, :p] = AYk
-        H[:] = 0.0
-        H[np.arange(p), np.arange(p)] = th
-        return p
 
     def floor() -> float:
         return max(_FLOOR_C * math.sqrt(n) * _EPS, rel_floor) * anorm
@@ -441,23 +498,15 @@ def _solve(op: _Operator, k: int, which: str, tol: float, maxiter: int, m: int, 
         if AQ is None:
             AQ = op.product(Q, accurate=True)
         w = Q.shape[1]
-        V[:, cur:cur + w] = Q
-        AV[:, cur:cur + w] = AQ
-        C = _gemm.tmm(V[:, :cur + w], AQ, nt)
-        Hc = C
-        H[:cur + w, cur:cur + w] = Hc
-        H[cur:cur + w, :cur] = Hc[:cur].T
-        D = Hc[cur:]
-        H[cur:cur + w, cur:cur + w] = 0.5 * (D + D.T)
-        cur += w
-        Qn, Rn = _orth(AQ, V[:, :cur], C, rnd, nt)
+        Qn, Rn = kry.extend(Q, AQ)
         AQ = None
+        cur = kry.size
         full = cur + Qn.shape[1] > m
         if not full and cur < next_check:
             Q = Qn
             continue
         next_check = schedule(cur)
-        theta, S = _eigh(H[:cur, :cur])
+        theta, S = kry.rayleigh_ritz()
         anorm = max(anorm, float(np.max(np.abs(theta))))
         order = _priority(theta, which)
         sel = order[:kw]
@@ -467,9 +516,7 @@ def _solve(op: _Operator, k: int, which: str, tol: float, maxiter: int, m: int, 
             Q = Qn
             continue
         # ---- explicit residuals of the wanted Ritz pairs
-        Sw = S[:, sel]
-        Y = _gemm.mm(V[:, :cur], Sw, nt)
-        AY = _gemm.mm(AV[:, :cur], Sw, nt)
+        Y, AY = kry.ritz(S[:, sel])
         res = _colnorms(AY - Y * theta[sel])
         ratio = _ratio(res, thr)
         done = ratio <= 1.0 and sel.size == kw
@@ -483,13 +530,13 @@ def _solve(op: _Operator, k: int, which: str, tol: float, maxiter: int, m: int, 
             report(kw, float(np.max(res)), "lock")
             if restarts > maxiter:
                 _no_convergence(theta[sel], Y, res, thr, info, restarts, op, t0)
-            cur = restart_basis(Y, AY, theta[sel])
-            next_check = schedule(cur)
+            kry.restart(Y, AY, theta[sel])
+            next_check = schedule(kry.size)
             # from now on one more pair must converge: the most wanted one the fresh
             # directions bring (a further copy, or the first value below the group)
             kw = max(kw, min(k + 1, m - b, n - 1))
             prev_cycle_ratio = math.inf
-            Q, _ = _orth(rnd.block(n, b), V[:, :cur], None, rnd, nt)
+            Q = kry.orthogonal(rnd.block(n, b))
             continue
         # near the floor, the rounding accumulated in the kept A y over many restarts
         # can stall the residuals: recompute them (refresh)
@@ -517,14 +564,14 @@ def _solve(op: _Operator, k: int, which: str, tol: float, maxiter: int, m: int, 
             restarts += 1
             if restarts > maxiter:
                 _no_convergence(th, Y, res, thr, info, restarts, op, t0)
-            cur = restart_basis(Y, AY, th)
-            next_check = schedule(cur)
+            kry.restart(Y, AY, th)
+            next_check = schedule(kry.size)
             bad = res > thr
             W = rnd.block(n, b) if lock else R[:, bad]
             if W.shape[1] > wmax:
                 lw, zw = _eigh(_gemm.tmm(W, W, nt))
                 W = _gemm.mm(W, zw[:, ::-1][:, :wmax], nt)
-            Q, _ = _orth(W, V[:, :cur], None, rnd, nt)
+            Q = kry.orthogonal(W)
             continue
         if not full:
             Q = Qn
@@ -537,10 +584,8 @@ def _solve(op: _Operator, k: int, which: str, tol: float, maxiter: int, m: int, 
             _no_convergence(theta[sel], Y, res, thr, info, restarts, op, t0)
         p = min(p_keep if kw == k else p_keep1, cur, m - Qn.shape[1])
         keep = order[:p]
-        Sk = S[:, keep]
-        cur = restart_basis(_gemm.mm(V[:, :cur], Sk, nt), _gemm.mm(AV[:, :cur], Sk, nt),
-                            theta[keep])
-        next_check = schedule(cur)
+        kry.restart(*kry.ritz(S[:, keep]), theta[keep])
+        next_check = schedule(kry.size)
         Q = Qn
 
 

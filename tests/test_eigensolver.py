@@ -642,3 +642,34 @@ def test_symmetry_scan_matches_reference(n, dtype):
         with pytest.raises(ValueError, match=rf"A must be symmetric: A\[{i}, {j}\]"):
             _check_dense(P, 1e3 * float(np.finfo(dtype).eps))
     _check_dense(S, 0.0)
+
+
+def test_krylov_state_invariants():
+    """The block iteration's state: V orthonormal, AV = A V, H = V^T A V after each
+    block; Ritz pairs from H; a restart keeps them with H = diag(theta)."""
+    from fastrmt._krylov import _Krylov, _Random
+    from fastrmt._random import Key
+
+    rng = np.random.default_rng(5)
+    n, m, b = 200, 40, 4
+    G = rng.standard_normal((n, n))
+    A = (G + G.T) / np.sqrt(2 * n)
+    kry = _Krylov(n, m, _Random(Key(1, 2)), nt=2)
+    Q = np.linalg.qr(rng.standard_normal((n, b)))[0]
+    for _ in range(6):
+        Q, _ = kry.extend(Q, A @ Q)
+        V = kry.V[:, :kry.size]
+        np.testing.assert_allclose(V.T @ V, np.eye(kry.size), atol=1e-12)
+        np.testing.assert_allclose(kry.AV[:, :kry.size], A @ V, atol=1e-12)
+        np.testing.assert_allclose(kry.H[:kry.size, :kry.size], V.T @ A @ V, atol=1e-12)
+        assert np.abs(V.T @ Q).max() < 1e-12                 # the next block is orthogonal
+    theta, S = kry.rayleigh_ritz()
+    np.testing.assert_allclose(theta, np.linalg.eigvalsh(V.T @ A @ V), atol=1e-12)
+    Y, AY = kry.ritz(S[:, -5:])
+    np.testing.assert_allclose(AY, A @ Y, atol=1e-12)
+    kry.restart(Y, AY, theta[-5:])
+    assert kry.size == 5
+    np.testing.assert_array_equal(kry.H[:5, :5], np.diag(theta[-5:]))
+    W = kry.orthogonal(rng.standard_normal((n, 3)))
+    assert np.abs(kry.V[:, :5].T @ W).max() < 1e-12
+    np.testing.assert_allclose(W.T @ W, np.eye(3), atol=1e-12)
