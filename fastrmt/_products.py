@@ -117,7 +117,9 @@ def check_product_memory(n: int, b: int, k: int, itemsize: int) -> None:
     if (k + 1) * n * b * itemsize < _UNCHECKED_BYTES:
         return
     check_memory(f"a block product with b={b} ({k} accumulation buffers of {n} x {b})",
-                 (k + 1) * n * b * itemsize, hint="use fewer columns per product")
+                 (k + 1) * n * b * itemsize,
+                 hint="use fewer columns per product, or fewer threads (n_threads): each "
+                      "running thread holds one buffer")
 
 
 def as_block(V, n: int, dtype, name: str = "V") -> tuple[np.ndarray, bool]:
