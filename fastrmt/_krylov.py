@@ -413,10 +413,16 @@ class _Krylov:
 def _solve(op: _Operator, k: int, which: str, tol: float, maxiter: int, m: int, b: int,
            key: Key, v0: np.ndarray | None, info: EigshInfo, callback: Callable | None,
            progress: bool, t0: float, rel_floor: float = 0.0,
-           beyond: float | None = None
+           beyond: float | None = None, gap_last: bool = False
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The ``k`` most wanted eigenpairs of ``op`` (scaled by ``op.scale``): values, vectors,
     residual norms and the thresholds they met.
+
+    ``gap_last`` (the float32 phase of the mixed mode, without a threshold): the least
+    wanted pair is only a gap bound for the others, so its residual need only fall below
+    a tenth of its distance to the next most wanted value (never below the strict
+    threshold): a bulk-edge value behind well-separated outliers then costs no more
+    than the outliers.
 
     The control flow of the iteration: block steps on a :class:`_Krylov` basis,
     Rayleigh--Ritz on the schedule below, explicit residuals when the estimates pass,
@@ -475,6 +481,9 @@ def _solve(op: _Operator, k: int, which: str, tol: float, maxiter: int, m: int, 
 
     def thresholds(vals: np.ndarray) -> np.ndarray:
         t = _thresholds(vals, tol, floor())
+        if gap_last and vals.size >= 2:
+            kv = _key(vals[-2:], which)
+            t[-1] = max(t[-1], 0.1 * float(kv[0] - kv[1]))
         if side is None:
             return t
         kv = _key(vals, which)
@@ -630,7 +639,8 @@ def _solve_mixed(op: _Operator, k: int, which: str, tol: float, maxiter: int, m:
     try:
         _, Y, _, _ = _solve(fast, kk, which, tol, maxiter, min(max(m, kk + 2 * b), n),
                             b, key, v0, info, callback, progress, t0,
-                            rel_floor=_MIXED_PHASE1, beyond=beyond)
+                            rel_floor=_MIXED_PHASE1, beyond=beyond,
+                            gap_last=beyond is None)
     except EigshNoConvergence:
         return None
     finally:

@@ -134,6 +134,23 @@ def test_mixed_precision_certified_eigenvalues(storage):
     np.testing.assert_allclose(v.T @ v, np.eye(3), atol=1e-10)
 
 
+@pytest.mark.parametrize("which", ["LA", "SA"])
+def test_mixed_precision_outliers_before_the_bulk(which):
+    """All k wanted values are outliers and the (k + 1)-th sits at the bulk edge: that
+    pair only bounds the gap, so the float32 phase stops once its residual is a tenth
+    of the gap; the values are still certified to 1e-10 (against LAPACK), without a
+    fallback, and the float32 phase does not chase the bulk edge."""
+    n, k = 1200, 8
+    A = fastrmt.wigner(n, seed=31, dtype=np.float32)
+    sign = 1.0 if which == "LA" else -1.0
+    A[np.arange(k), np.arange(k)] += np.float32(sign) * np.linspace(3.0, 6.0, k).astype(np.float32)
+    w, v, info = eigsh(A, k, which=which, seed=0, return_info=True, mixed_precision=True)
+    _check(A, w, None, k, which)
+    assert info.method == "mixed-precision block-lanczos" and info.converged
+    _, plain = eigsh(A, k, which=which, seed=0, return_eigenvectors=False, return_info=True)
+    assert info.n_products - info.n_accurate_products <= 2 * plain.n_products
+
+
 def test_mixed_precision_falls_back_when_not_certified():
     # which="BE" is not tried in mixed precision (no single "rest of the spectrum" for
     # the bound): solved with float64 products, and says so
