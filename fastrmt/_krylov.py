@@ -366,7 +366,6 @@ class _Krylov:
         self.AV = np.empty((n, m))
         self.H = np.zeros((m, m))
         self.size = 0
-        self.m = m
         self.rnd = rnd
         self.nt = nt
 

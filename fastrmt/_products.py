@@ -8,9 +8,10 @@ Shared by :class:`fastrmt.packed.PackedSymmetric`, the dense and packed storages
   the same for any ``n_threads``;
 * :func:`tile_schedule` - which tiles of the upper triangle each chunk walks, in what
   order: the one schedule of the Cython product and of the Numba matrix-free product;
-* :func:`group_size` - how many of those buffers a product holds at once: the buffers
-  are computed and summed into the output group by group, in chunk order, so the
-  memory is bounded while the result stays the one fixed fold over the chunks;
+* :func:`group_size`, :func:`chunk_groups` - how many of those buffers a product holds
+  at once, and the groups it walks: the buffers are computed and summed into the output
+  group by group, in chunk order, so the memory is bounded while the result stays the
+  one fixed fold over the chunks;
 * :func:`check_product_memory` - refuse a product whose buffers would not fit, before
   allocating them;
 * :func:`as_block` - validate and shape the vector or block a product is applied to;
@@ -21,6 +22,8 @@ Shared by :class:`fastrmt.packed.PackedSymmetric`, the dense and packed storages
 """
 from __future__ import annotations
 
+from typing import Iterator
+
 import numpy as np
 
 from ._ext import load
@@ -29,8 +32,8 @@ from ._validation import check_array, check_memory
 
 import functools
 
-__all__ = ["PACKED_TILE", "n_chunks", "group_size", "tile_schedule", "check_product_memory",
-           "as_block", "sym_product"]
+__all__ = ["PACKED_TILE", "n_chunks", "group_size", "chunk_groups", "tile_schedule",
+           "check_product_memory", "as_block", "sym_product"]
 
 # Side of the square tiles of the packed block product (fastrmt._ext._packed).
 PACKED_TILE = 256
@@ -75,6 +78,19 @@ def group_size(n: int, b: int, k: int, itemsize: int, nt: int) -> int:
     per = max(1, n * b * itemsize)
     return int(max(1, min(k, max(_MIN_CHUNKS, nt, _CHUNK_BUDGET // per))))
 
+
+
+def chunk_groups(bufs: np.ndarray, k: int) -> Iterator[tuple[np.ndarray, int, int]]:
+    """The k chunks in groups of consecutive chunks, as many as ``bufs`` (g, n, b) holds:
+    yields ``(part, c0, c1)`` with ``part = bufs[:c1 - c0]`` zeroed, for the chunks
+    c0..c1-1, in order.  The caller fills ``part`` and sums it into the output before
+    asking for the next group (the buffers are reused)."""
+    g = bufs.shape[0]
+    for c0 in range(0, k, g):
+        c1 = min(k, c0 + g)
+        part = bufs[:c1 - c0]
+        part[...] = 0
+        yield part, c0, c1
 
 @functools.lru_cache(maxsize=64)
 def tile_schedule(n: int, tile: int, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -158,10 +174,7 @@ def sym_product(data: np.ndarray, n: int, packed: bool, V: np.ndarray, nt: int,
     bufs = np.empty((g, n, b), dtype=dt)
     out = np.empty((n, b), dtype=dt)
     starts, rows = tile_schedule(n, PACKED_TILE, k)
-    for c0 in range(0, k, g):
-        c1 = min(k, c0 + g)
-        part = bufs[:c1 - c0]
-        part[...] = 0
+    for part, c0, c1 in chunk_groups(bufs, k):
         ext.sym_matmat(data, n, packed, V, part, starts[c0:c1 + 1], rows, PACKED_TILE, nt)
         ext.sum_chunks(part, out, c0 > 0, nt)     # in chunk order, group after group
     return out

@@ -39,8 +39,8 @@ from ._kernels import _matfree, _sampling
 from ._random import SeedLike
 from ._threads import thread_limit
 from ._validation import check_choice, check_dtype, check_memory, format_bytes
-from ._products import (_BlasOneThread, as_block, check_product_memory, group_size, n_chunks,
-                        sym_product, tile_schedule)
+from ._products import (_BlasOneThread, as_block, check_product_memory, chunk_groups,
+                        group_size, n_chunks, sym_product, tile_schedule)
 from .packed import PackedSymmetric, packed_size
 from .sampling import WignerSpec, wigner, wigner_spec
 from .signals import Signal, make_signal
@@ -196,10 +196,7 @@ class DeformedWigner(LinearOperator):
         n = self.n
         bufs = np.empty((g, n, V.shape[1]), dtype=V.dtype)
         starts, rows = tile_schedule(n, MATFREE_TILE, k)
-        for c0 in range(0, k, g):
-            c1 = min(k, c0 + g)
-            part = bufs[:c1 - c0]
-            part[...] = 0
+        for part, c0, c1 in chunk_groups(bufs, k):
             with _BlasOneThread():
                 _matfree.matfree_matmat(part, V, n, MATFREE_TILE, starts[c0:c1 + 1], rows,
                                         round32, *self.spec.kernel_args())
