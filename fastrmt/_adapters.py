@@ -24,7 +24,7 @@ from ._kernels import _checks, _lanczos
 from ._random import STREAM_SOLVER, Key
 from ._threads import blas_limit, resolve_n_threads
 from .operators import dense_matmat
-from ._products import sym_product
+from ._products import pair_schedule, sym_product
 from .packed import PackedSymmetric
 
 _EPS = float(np.finfo(np.float64).eps)
@@ -161,15 +161,17 @@ def _check_dense(A: np.ndarray, tol: float) -> None:
     largest difference, upper triangle in row order), by :func:`_locate_asymmetry`.
     """
     n = A.shape[0]
-    bad = np.empty((-(-n // _checks.EXACT_TILE) + 1) // 2, dtype=np.int64)
-    _checks.mirror_mismatches(A, bad)
+    starts, rows = pair_schedule(n, _checks.EXACT_TILE)
+    bad = np.empty(starts.size - 1, dtype=np.int64)
+    _checks.mirror_mismatches(A, starts, rows, bad)
     if not bad.any():
         return                  # exactly symmetric and finite: nothing to measure
-    npairs = (-(-n // _checks.TILE) + 1) // 2
+    starts, rows = pair_schedule(n, _checks.TILE)
+    npairs = starts.size - 1
     diff = np.empty(npairs)
     amax = np.empty(npairs)
     nonfinite = np.empty(npairs, dtype=np.int64)
-    _checks.symmetry_scan(A, diff, amax, nonfinite)
+    _checks.symmetry_scan(A, starts, rows, diff, amax, nonfinite)
     if nonfinite.any():
         raise ValueError("A must contain only finite values (found NaN or inf)")
     if float(diff.max()) > tol * float(amax.max()):

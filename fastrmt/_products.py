@@ -33,7 +33,7 @@ from ._validation import check_array, check_memory
 import functools
 
 __all__ = ["PACKED_TILE", "n_chunks", "group_size", "chunk_groups", "tile_schedule",
-           "check_product_memory", "as_block", "sym_product"]
+           "pair_schedule", "check_product_memory", "as_block", "sym_product"]
 
 # Side of the square tiles of the packed block product (fastrmt._ext._packed).
 PACKED_TILE = 256
@@ -121,6 +121,13 @@ def tile_schedule(n: int, tile: int, k: int) -> tuple[np.ndarray, np.ndarray]:
     rows.flags.writeable = False
     return starts, rows
 
+
+
+def pair_schedule(n: int, tile: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`tile_schedule` with one pair of tile rows (t, nb-1-t) per chunk: the walk
+    of the dense input checks (``fastrmt._kernels._checks``)."""
+    nb = (n + tile - 1) // tile
+    return tile_schedule(n, tile, (nb + 1) // 2)
 
 # Products whose buffers are below this size are not checked against the available
 # memory: asking the OS (/proc/meminfo) costs ~0.3 ms, a tenth of a small product.

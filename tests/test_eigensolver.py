@@ -619,6 +619,7 @@ def test_symmetry_scan_matches_reference(n, dtype):
     and the entry it reports, for symmetric, perturbed and non-finite arrays."""
     from fastrmt._adapters import _check_dense
     from fastrmt._kernels import _checks
+    from fastrmt._products import pair_schedule
 
     from . import reference as base_ref
 
@@ -638,17 +639,20 @@ def test_symmetry_scan_matches_reference(n, dtype):
     R[0, n - 1] = R[n - 1, 0] = -np.inf
     cases.append(R)
     for A in cases:
-        npairs = (-(-n // _checks.TILE) + 1) // 2
+        starts, rows = pair_schedule(n, _checks.TILE)
+        npairs = starts.size - 1
+        assert npairs == (-(-n // _checks.TILE) + 1) // 2
         diff, amax = np.empty(npairs), np.empty(npairs)
         bad = np.empty(npairs, dtype=np.int64)
-        _checks.symmetry_scan(A, diff, amax, bad)
+        _checks.symmetry_scan(A, starts, rows, diff, amax, bad)
         finite, d_ref, a_ref = base_ref.dense_check_reference(A)
         assert bool(bad.any()) == (not finite)
         if finite:
             assert diff.max() == d_ref and amax.max() == a_ref
         # the fast path: mismatching or non-finite upper entries, counted exactly
-        mm = np.empty((-(-n // _checks.EXACT_TILE) + 1) // 2, dtype=np.int64)
-        _checks.mirror_mismatches(A, mm)
+        starts, rows = pair_schedule(n, _checks.EXACT_TILE)
+        mm = np.empty(starts.size - 1, dtype=np.int64)
+        _checks.mirror_mismatches(A, starts, rows, mm)
         upper = np.triu(np.ones((n, n), dtype=bool))
         with np.errstate(invalid="ignore"):
             expected = int(((A != A.T) & upper).sum() + (~np.isfinite(A) & upper).sum())

@@ -10,7 +10,8 @@ in float64 (the mirrored tile is first copied transposed into a private buffer, 
 comparison runs along rows of both).  Per pair of tile rows (paired (t, nb-1-t) for
 balance) it returns the largest ``|a_ij - a_ji|``, the largest ``|a_ij|`` and whether a
 NaN or an infinity was seen.  Maxima do not depend on the order of the walk, so the
-results are the same for any thread count.
+results are the same for any thread count.  Both passes walk the pairs of
+``fastrmt._products.tile_schedule`` (one pair per chunk), the products' schedule.
 
 :func:`mirror_mismatches` is the fast path run first: it only counts the pairs whose two
 entries differ or are not finite (comparisons in the stored dtype, 128-wide tiles, the
@@ -42,22 +43,19 @@ def _load_mirror(A, T, i0, i1, j0, j1):
 
 
 @jit(parallel=True)
-def mirror_mismatches(A, bad):
-    """Per pair p of 128-wide tile rows, ``bad[p]`` = the number of entries (i, j),
+def mirror_mismatches(A, starts, rows, bad):
+    """Per chunk p of 128-wide tile rows (``rows[starts[p]:starts[p+1]]``, the schedule
+    of ``fastrmt._products.tile_schedule``), ``bad[p]`` = the number of entries (i, j),
     i <= j, with ``A[i, j] != A[j, i]`` plus the number with ``A[i, j]`` not finite
     (a non-finite ``A[j, i]`` differs from a finite ``A[i, j]``; two infinities are
     caught by ``x - x != 0``).  Zero everywhere: A is exactly symmetric and finite."""
     n = A.shape[0]
     nb = (n + EXACT_TILE - 1) // EXACT_TILE
-    npairs = (nb + 1) // 2
-    for p in numba.prange(npairs):
-        pp = np.int64(p)
+    for p in numba.prange(starts.shape[0] - 1):
         T = np.empty((EXACT_TILE, EXACT_TILE), dtype=A.dtype)
         cnt = 0
-        for side in range(2):
-            t = pp if side == 0 else nb - 1 - pp
-            if side == 1 and t == pp:
-                break
+        for q0 in range(starts[p], starts[p + 1]):
+            t = rows[q0]
             i0 = t * EXACT_TILE
             i1 = min(i0 + EXACT_TILE, n)
             for jb in range(t, nb):
@@ -77,23 +75,20 @@ def mirror_mismatches(A, bad):
 
 
 @jit(parallel=True)
-def symmetry_scan(A, diff, amax, nonfinite):
-    """Fill, per pair p of tile rows: ``diff[p]`` = max |a_ij - a_ji| (float64),
+def symmetry_scan(A, starts, rows, diff, amax, nonfinite):
+    """Fill, per chunk p of tile rows (``rows[starts[p]:starts[p+1]]``, the schedule of
+    ``fastrmt._products.tile_schedule``): ``diff[p]`` = max |a_ij - a_ji| (float64),
     ``amax[p]`` = max |a_ij| and ``nonfinite[p]`` = 1 if a NaN or an infinity was seen
     (0 otherwise)."""
     n = A.shape[0]
     nb = (n + TILE - 1) // TILE
-    npairs = (nb + 1) // 2
-    for p in numba.prange(npairs):
-        pp = np.int64(p)
+    for p in numba.prange(starts.shape[0] - 1):
         T = np.empty((TILE, TILE))
         dl = np.zeros(LANES)
         bl = np.zeros(LANES)
         probe = 0.0
-        for side in range(2):
-            t = pp if side == 0 else nb - 1 - pp
-            if side == 1 and t == pp:
-                break
+        for q0 in range(starts[p], starts[p + 1]):
+            t = rows[q0]
             i0 = t * TILE
             i1 = min(i0 + TILE, n)
             for jb in range(t, nb):
