@@ -35,11 +35,14 @@ EXACT_TILE = 128    # tiles of mirror_mismatches (measured: 64 -> 128 halves its
 @jit
 def _load_mirror(A, T, i0, i1, j0, j1):
     """T[i - i0, j - j0] = A[j, i] for the tile rows [j0, j1) x columns [i0, i1): the
-    mirrored tile, transposed, so that the comparison runs along rows of both."""
-    for j in range(j0, j1):
-        src = A[j, i0:i1]
-        for i in range(i1 - i0):
-            T[i, j - j0] = src[i]
+    mirrored tile, transposed, so that the comparison runs along rows of both.
+
+    Written along rows of T, read down columns of A: strided loads cost less than
+    strided stores here (mirror_mismatches at n = 16000: float32 0.34-0.49 -> 0.25-0.30 s,
+    float64 0.38-0.40 -> 0.28-0.31 s; n = 6000 float64 0.045-0.056 -> 0.032-0.040 s)."""
+    for i in range(i1 - i0):
+        for j in range(j0, j1):
+            T[i, j - j0] = A[j, i0 + i]
 
 
 @jit(parallel=True)
