@@ -63,6 +63,9 @@ class EigshInfo:
     product_time : float
         Of ``time``, the seconds spent in the products with A (the rest is the solver's
         own work: orthogonalization, Rayleigh--Ritz, checks).
+    non_product_share : float
+        ``1 - product_time / time`` (a property): the share of the time spent outside
+        the products, 0.0 when ``time`` is 0.
     block_size, ncv : int
         Block size and basis size used.
     method : str
@@ -84,6 +87,11 @@ class EigshInfo:
     block_size: int = 0
     ncv: int = 0
     method: str = "block-lanczos"
+
+    @property
+    def non_product_share(self) -> float:
+        """Share of ``time`` spent outside the products with A."""
+        return 1.0 - self.product_time / self.time if self.time > 0 else 0.0
 
 
 class EigshNoConvergence(ArpackNoConvergence):

@@ -278,6 +278,9 @@ def test_info_callback_progress(capsys):
     assert info.n_products >= info.n_block_products * 1 > 0
     assert info.block_size == 4 and info.ncv == 20
     assert info.residuals.shape == (4,) and np.all(info.residuals <= info.tolerances)
+    assert 0.0 < info.product_time < info.time
+    assert info.non_product_share == pytest.approx(1.0 - info.product_time / info.time)
+    assert EigshInfo().non_product_share == 0.0          # nothing timed: no division by 0
     assert "eigsh: restart" in capsys.readouterr().err
 
 
