@@ -149,7 +149,7 @@ def test_stale_numba_cache_is_dropped_when_any_kernel_source_changes(tmp_path):
 def test_tall_skinny_products_fixed_chunks_any_thread_count(monkeypatch, serial_bytes):
     # the block solver's Gram matrices / projections: row chunks fixed by n, summed in
     # chunk order -> the same bits for 1, 2 or 3 threads, and numpy's values; on the
-    # thread pool (serial_bytes=0) or, for small operands, serially (the default)
+    # OpenMP threads (serial_bytes=0) or, for small operands, serially (the default)
     from fastrmt import _gemm
     if serial_bytes is not None:
         monkeypatch.setattr(_gemm, "_SERIAL_BYTES", serial_bytes)
@@ -173,13 +173,15 @@ def test_tall_skinny_products_fixed_chunks_any_thread_count(monkeypatch, serial_
         Qv = np.linalg.qr(V)[0]
         np.testing.assert_allclose(ref_p[0], X - Qv @ (Qv.T @ X), atol=1e-10)
         np.testing.assert_allclose(Qv.T @ ref_p[0], 0, atol=1e-10)
-    # the fused two passes of the solver: the bits of project(W - mm(V, C), V), any nt
+    # the fused two passes of the solver: the bits of project(W - V C, V), any nt
     for n in (5, 1024, 5000):
         Qv = np.linalg.qr(rng.standard_normal((n, 37)))[0]
         W = rng.standard_normal((n, 6))
         with blas_limit(1):
             C = _gemm.tmm(Qv, W, 1)
-            ref = _gemm.project(W - _gemm.mm(Qv, C, 1), Qv, 1)
+            ref = _gemm.project(_gemm.subtract_mm(W.copy(), Qv, C, 1), Qv, 1)
+            np.testing.assert_allclose(_gemm.subtract_mm(W.copy(), Qv, C, 2), W - Qv @ C,
+                                       atol=1e-12)
             for nt in (1, 2, 3):
                 np.testing.assert_array_equal(_gemm.project_twice(W, Qv, C, nt), ref)
         np.testing.assert_allclose(Qv.T @ ref, 0, atol=1e-12)
@@ -188,6 +190,36 @@ def test_tall_skinny_products_fixed_chunks_any_thread_count(monkeypatch, serial_
     np.testing.assert_array_equal(_gemm.project(X.copy(), np.empty((10, 0)), 2), X)
     np.testing.assert_array_equal(_gemm.mm(np.empty((10, 0)), np.empty((0, 3)), 2),
                                   np.zeros((10, 3)))
+
+
+def test_tall_skinny_products_on_strided_and_converted_operands():
+    # the solver passes column slices of its (n, m) basis (rows m apart), reversed small
+    # matrices (zw[:, ::-1]) and, from user code paths, float32 blocks: the kernels take
+    # the strided rows as they are and convert the rest; many chunks with a short last one
+    from fastrmt import _gemm
+    from fastrmt._threads import blas_limit
+    rng = np.random.default_rng(3)
+    n = 70001
+    basis = rng.standard_normal((n, 50))
+    V = basis[:, :33]                                 # row stride 50, unit inner stride
+    X = rng.standard_normal((n, 5)).astype(np.float32)
+    C = rng.standard_normal((5, 33))[:, ::-1].T       # negative strides
+    with blas_limit(1):
+        t = [_gemm.tmm(V, X, nt) for nt in (1, 2, 3)]
+        m = [_gemm.mm(V, C, nt) for nt in (1, 2, 3)]
+        Q = np.linalg.qr(V)[0]
+        p = [_gemm.project(X.astype(np.float64), Q, nt) for nt in (1, 2, 3)]
+    for got in (t, m, p):
+        for g in got[1:]:
+            np.testing.assert_array_equal(g, got[0])
+    assert len(_gemm.row_chunks(n)) > 2 and t[0].dtype == np.float64
+    np.testing.assert_allclose(t[0], V.T @ X.astype(np.float64), rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(m[0], V @ C, rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(Q.T @ p[0], 0, atol=1e-10)
+    # an in-place projection of a non-float64 block writes back into it
+    Y = rng.standard_normal((n, 3)).astype(np.float32)
+    _gemm.project(Y, Q, 2)
+    assert np.abs(Q.T @ Y.astype(np.float64)).max() < 1e-3
 
 
 def test_every_parallel_kernel_same_bits_for_1_2_3_threads():

@@ -6,3 +6,13 @@ def dense_matmat(A: npt.NDArray[np.floating], V: npt.NDArray[np.floating],
 def dense_matmat_widen(A: npt.NDArray[np.float32], V: npt.NDArray[np.float64],
                        out: npt.NDArray[np.float64], tr: int, tc: int,
                        n_threads: int) -> None: ...
+def tall_tmm(A: npt.NDArray[np.float64], B: npt.NDArray[np.float64],
+             parts: npt.NDArray[np.float64], bounds: npt.NDArray[np.intp],
+             n_threads: int) -> None: ...
+def tall_mm(A: npt.NDArray[np.float64], C: npt.NDArray[np.float64],
+            out: npt.NDArray[np.float64], bounds: npt.NDArray[np.intp], alpha: float,
+            beta: float, n_threads: int) -> None: ...
+def tall_project_first(W: npt.NDArray[np.float64], V: npt.NDArray[np.float64],
+                       C: npt.NDArray[np.float64], Wp: npt.NDArray[np.float64],
+                       parts: npt.NDArray[np.float64], bounds: npt.NDArray[np.intp],
+                       n_threads: int) -> None: ...

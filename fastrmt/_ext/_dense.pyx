@@ -16,6 +16,11 @@ columns are walked in blocks of ``tc``: for float32 A each block is converted to
 float64 in the thread's buffer, then ``dgemm`` adds ``A[I, K] @ V[K]`` to ``out[I]``
 (float64 accumulation, in a fixed block order).  The result does not depend on the
 number of threads.  The matrix is read once per call, whatever b.
+
+The block solver's tall-skinny products (``fastrmt._gemm``: Gram matrices ``V^T X``,
+projections ``X - V C``, Ritz vectors ``V S``) live here too: :func:`tall_tmm`,
+:func:`tall_mm`, :func:`tall_project_first`, one ``dgemm`` per fixed row chunk on the
+same OpenMP team as the block products.
 """
 cimport cython
 from cython.parallel cimport prange, parallel
@@ -86,3 +91,110 @@ def dense_matmat_widen(const float[:, ::1] A, const double[:, ::1] V, double[:, 
                       T, &ldt, &one, &out[i0, 0], &b)
                 k0 = k1
         free(T)
+
+
+# --- tall-skinny products of the block solver (fastrmt._gemm) ---------------------------
+#
+# V is (n, m) row-major with unit inner stride (a column slice V[:, :cur] of the basis is
+# fine: its rows are ``ld`` apart).  The rows are cut at ``bounds`` (fixed by n alone:
+# fastrmt._gemm.row_chunks); each chunk is one single-threaded dgemm on an OpenMP thread,
+# the same team as the block products, so no second pool competes with its spinning
+# threads.  In column-major terms a row-major (r x c) block with row stride ld is the
+# (c x r) matrix with leading dimension ld, hence the transposed argument order below.
+
+cdef inline int _ld(Py_ssize_t stride0) noexcept nogil:
+    return <int>(stride0 // sizeof(double))
+
+
+def tall_tmm(const double[:, :] A, const double[:, :] B, double[:, :, ::1] parts,
+             const Py_ssize_t[::1] bounds, int n_threads):
+    """parts[c] = A[r].T @ B[r] for the rows r = bounds[c]:bounds[c+1] of chunk c."""
+    cdef Py_ssize_t nc = bounds.shape[0] - 1
+    cdef int m = <int>A.shape[1]
+    cdef int w = <int>B.shape[1]
+    cdef int lda = _ld(A.strides[0])
+    cdef int ldb = _ld(B.strides[0])
+    cdef Py_ssize_t c, r0
+    cdef int rows
+    cdef double one = 1.0
+    cdef double zero = 0.0
+    cdef char N = b'N'
+    cdef char T = b'T'
+    if A.strides[1] != sizeof(double) or B.strides[1] != sizeof(double):
+        raise ValueError("tall_tmm needs unit inner strides")
+    if parts.shape[0] != nc or parts.shape[1] != m or parts.shape[2] != w:
+        raise ValueError("tall_tmm: parts has the wrong shape")
+    if m == 0 or w == 0:
+        return
+    with nogil:
+        for c in prange(nc, num_threads=n_threads, schedule="dynamic", chunksize=1):
+            r0 = bounds[c]
+            rows = <int>(bounds[c + 1] - r0)
+            # parts[c]^T (w x m) = B_c^T (w x rows) @ A_c (rows x m)
+            dgemm(&N, &T, &w, &m, &rows, &one, <double*>&B[r0, 0], &ldb,
+                  <double*>&A[r0, 0], &lda, &zero, &parts[c, 0, 0], &w)
+
+
+def tall_mm(const double[:, :] A, const double[:, ::1] C, double[:, :] out,
+            const Py_ssize_t[::1] bounds, double alpha, double beta, int n_threads):
+    """out[r] = alpha * A[r] @ C + beta * out[r] for each row chunk r (beta = 0: out
+    is not read)."""
+    cdef Py_ssize_t nc = bounds.shape[0] - 1
+    cdef int m = <int>A.shape[1]
+    cdef int w = <int>C.shape[1]
+    cdef int lda = _ld(A.strides[0])
+    cdef int ldo = _ld(out.strides[0])
+    cdef Py_ssize_t c, r0
+    cdef int rows
+    cdef char N = b'N'
+    if A.strides[1] != sizeof(double) or out.strides[1] != sizeof(double):
+        raise ValueError("tall_mm needs unit inner strides")
+    if C.shape[0] != m or out.shape[1] != w or out.shape[0] != A.shape[0]:
+        raise ValueError("tall_mm: shapes do not match")
+    if w == 0:
+        return
+    with nogil:
+        for c in prange(nc, num_threads=n_threads, schedule="dynamic", chunksize=1):
+            r0 = bounds[c]
+            rows = <int>(bounds[c + 1] - r0)
+            # out_c^T (w x rows) = C^T (w x m) @ A_c^T (m x rows)
+            dgemm(&N, &N, &w, &rows, &m, &alpha, <double*>&C[0, 0], &w,
+                  <double*>&A[r0, 0], &lda, &beta, &out[r0, 0], &ldo)
+
+
+def tall_project_first(const double[:, :] W, const double[:, :] V, const double[:, ::1] C,
+                       double[:, ::1] Wp, double[:, :, ::1] parts,
+                       const Py_ssize_t[::1] bounds, int n_threads):
+    """Per row chunk r: Wp[r] = W[r] - V[r] @ C, then parts[c] = V[r].T @ Wp[r] (the first
+    Gram--Schmidt pass and the second pass's Gram matrix, one read of V[r] for both)."""
+    cdef Py_ssize_t nc = bounds.shape[0] - 1
+    cdef int m = <int>V.shape[1]
+    cdef int w = <int>W.shape[1]
+    cdef int ldv = _ld(V.strides[0])
+    cdef Py_ssize_t c, r0, i, j
+    cdef int rows
+    cdef double one = 1.0
+    cdef double mone = -1.0
+    cdef double zero = 0.0
+    cdef char N = b'N'
+    cdef char T = b'T'
+    if V.strides[1] != sizeof(double) or W.strides[1] != sizeof(double):
+        raise ValueError("tall_project_first needs unit inner strides")
+    if (C.shape[0] != m or C.shape[1] != w or Wp.shape[0] != W.shape[0]
+            or Wp.shape[1] != w or parts.shape[0] != nc or parts.shape[1] != m
+            or parts.shape[2] != w):
+        raise ValueError("tall_project_first: shapes do not match")
+    if w == 0:
+        return
+    with nogil:
+        for c in prange(nc, num_threads=n_threads, schedule="dynamic", chunksize=1):
+            r0 = bounds[c]
+            rows = <int>(bounds[c + 1] - r0)
+            for i in range(r0, bounds[c + 1]):
+                for j in range(w):
+                    Wp[i, j] = W[i, j]
+            if m > 0:
+                dgemm(&N, &N, &w, &rows, &m, &mone, <double*>&C[0, 0], &w,
+                      <double*>&V[r0, 0], &ldv, &one, &Wp[r0, 0], &w)
+                dgemm(&N, &T, &w, &m, &rows, &one, &Wp[r0, 0], &w,
+                      <double*>&V[r0, 0], &ldv, &zero, &parts[c, 0, 0], &w)
