@@ -48,6 +48,18 @@ def _bounds(n: int) -> np.ndarray:
     return b
 
 
+# Rows of V per step of the fused first pass: both of its products read the same rows,
+# which must still be in the core's cache for the second (a 1024-row chunk of a
+# 750-column basis is 6 MB: the fusion then saved nothing; 3 -> 2 reads with 512 KiB).
+_SUB_BYTES = 512 * 1024
+
+
+def _sub_rows(m: int) -> int:
+    """Rows per sub-block of :func:`project_twice`'s first pass (a function of the basis
+    width only, so of the shapes: the same bits for any thread count)."""
+    return max(16, _SUB_BYTES // (8 * max(m, 1)))
+
+
 def _threads(nt: int, nchunks: int, nbytes: int) -> int:
     return 1 if nbytes < _SERIAL_BYTES else max(1, min(nt, nchunks))
 
@@ -136,7 +148,7 @@ def project_twice(W: np.ndarray, V: np.ndarray, C: np.ndarray, nt: int) -> np.nd
     nthr = _threads(nt, nc, V.nbytes + 2 * Wp.nbytes)
     parts = np.empty((nc, V.shape[1], W.shape[1]))
     ext.tall_project_first(_tall(W), Vt, np.ascontiguousarray(C, dtype=np.float64), Wp,
-                           parts, bounds, nthr)
+                           parts, bounds, _sub_rows(V.shape[1]), nthr)
     if V.shape[1] == 0:
         return Wp
     ext.tall_mm(Vt, _sum_parts(parts), Wp, bounds, -1.0, 1.0, nthr)

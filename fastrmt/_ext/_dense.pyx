@@ -164,20 +164,27 @@ def tall_mm(const double[:, :] A, const double[:, ::1] C, double[:, :] out,
 
 def tall_project_first(const double[:, :] W, const double[:, :] V, const double[:, ::1] C,
                        double[:, ::1] Wp, double[:, :, ::1] parts,
-                       const Py_ssize_t[::1] bounds, int n_threads):
+                       const Py_ssize_t[::1] bounds, Py_ssize_t sub, int n_threads):
     """Per row chunk r: Wp[r] = W[r] - V[r] @ C, then parts[c] = V[r].T @ Wp[r] (the first
-    Gram--Schmidt pass and the second pass's Gram matrix, one read of V[r] for both)."""
+    Gram--Schmidt pass and the second pass's Gram matrix, one read of V[r] for both).
+
+    The chunk is walked in sub-blocks of ``sub`` rows (the caller sizes them to stay in
+    the core's cache, from the shapes alone), each giving both products before the next
+    is read; the Gram parts of the sub-blocks are added in row order."""
     cdef Py_ssize_t nc = bounds.shape[0] - 1
     cdef int m = <int>V.shape[1]
     cdef int w = <int>W.shape[1]
     cdef int ldv = _ld(V.strides[0])
-    cdef Py_ssize_t c, r0, i, j
+    cdef Py_ssize_t c, r0, r1, s0, i, j
     cdef int rows
     cdef double one = 1.0
     cdef double mone = -1.0
     cdef double zero = 0.0
+    cdef double beta
     cdef char N = b'N'
     cdef char T = b'T'
+    if sub < 1:
+        raise ValueError("tall_project_first: sub must be >= 1")
     if V.strides[1] != sizeof(double) or W.strides[1] != sizeof(double):
         raise ValueError("tall_project_first needs unit inner strides")
     if (C.shape[0] != m or C.shape[1] != w or Wp.shape[0] != W.shape[0]
@@ -188,13 +195,19 @@ def tall_project_first(const double[:, :] W, const double[:, :] V, const double[
         return
     with nogil:
         for c in prange(nc, num_threads=n_threads, schedule="dynamic", chunksize=1):
-            r0 = bounds[c]
-            rows = <int>(bounds[c + 1] - r0)
-            for i in range(r0, bounds[c + 1]):
-                for j in range(w):
-                    Wp[i, j] = W[i, j]
-            if m > 0:
-                dgemm(&N, &N, &w, &rows, &m, &mone, <double*>&C[0, 0], &w,
-                      <double*>&V[r0, 0], &ldv, &one, &Wp[r0, 0], &w)
-                dgemm(&N, &T, &w, &m, &rows, &one, &Wp[r0, 0], &w,
-                      <double*>&V[r0, 0], &ldv, &zero, &parts[c, 0, 0], &w)
+            r1 = bounds[c + 1]
+            s0 = bounds[c]
+            beta = 0.0
+            while s0 < r1:
+                r0 = s0
+                s0 = min(r0 + sub, r1)
+                rows = <int>(s0 - r0)
+                for i in range(r0, s0):
+                    for j in range(w):
+                        Wp[i, j] = W[i, j]
+                if m > 0:
+                    dgemm(&N, &N, &w, &rows, &m, &mone, <double*>&C[0, 0], &w,
+                          <double*>&V[r0, 0], &ldv, &one, &Wp[r0, 0], &w)
+                    dgemm(&N, &T, &w, &m, &rows, &one, &Wp[r0, 0], &w,
+                          <double*>&V[r0, 0], &ldv, &beta, &parts[c, 0, 0], &w)
+                beta = 1.0
