@@ -31,6 +31,10 @@ _MIXED_PHASE1 = 1e-6    # mixed precision: float32 Krylov phase down to this rel
 _MIXED_EIG_TOL = 1e-10  # mixed precision: relative eigenvalue accuracy certified (tol=0)
 _MIXED_EXPANSIONS = 2   # mixed precision: float64 residual-expansion steps before giving up
 _RANK_TOL = 1e-13       # relative size under which a new direction counts as lost rank
+# Rayleigh--Ritz cost model: an eigh of H of order c (serial LAPACK, thread-independent)
+# costs about as much as the products of _RR_VECTORS * c**3 / n**2 vectors with a stored
+# n x n matrix (this VM, n = 6000: eigh(1000) 0.20 s, one product of 8 vectors 12 ms).
+_RR_VECTORS = 4.0
 
 
 @dataclass
@@ -472,8 +476,13 @@ def _solve(op: _Operator, k: int, which: str, tol: float, maxiter: int, m: int, 
         # at least m/8 apart, and when it is full: an eigh per block step cost more than
         # the products' orthogonalization at k ~ 100, and near a full basis of 1000 the
         # quarter steps alone meant 16 eighs per cycle (n = 6000, k = 250: 8.96 -> 6.28 s
-        # with the m/8 floor, 1 % more products)
-        return c + max(b, (m - c) // 4, m // 8)
+        # with the m/8 floor, 1 % more products).  And never closer than the products an
+        # eigh of that order costs (_RR_VECTORS), so that the checks take at most about
+        # as long as the products between them: this matters once m**3 >> n**2 (n = 6000,
+        # k = 500, m = 2000: seven eighs took 4.7 of 11.9 s).  A function of (c, m, n, b)
+        # only: the same schedule, hence the same results, on every run.
+        gap = max(b, (m - c) // 4, m // 8)
+        return c + max(gap, int(_RR_VECTORS * float(min(c + gap, m)) ** 3 / float(n) ** 2))
 
     next_check = schedule(0)
 
