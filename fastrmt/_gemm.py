@@ -128,7 +128,8 @@ def project(X: np.ndarray, V: np.ndarray, nt: int) -> np.ndarray:
     return X
 
 
-def project_twice(W: np.ndarray, V: np.ndarray, C: np.ndarray, nt: int) -> np.ndarray:
+def project_twice(W: np.ndarray, V: np.ndarray, C: np.ndarray, nt: int,
+                  return_gram: bool = False):
     """Two classical Gram--Schmidt passes of W against V, the first with ``C = V^T W``
     given: returns ``Wp = W1 - V (V^T W1)``, ``W1 = W - V C``.
 
@@ -136,20 +137,21 @@ def project_twice(W: np.ndarray, V: np.ndarray, C: np.ndarray, nt: int) -> np.nd
     (each chunk of V is read once for both), so V is read twice instead of three times;
     the operations and their order are those of
     ``project(subtract_mm(W.copy(), V, C), V)``, hence the same bits.
+    ``return_gram``: also return the second pass's coefficients ``V^T W1``.
     """
     n = W.shape[0]
     bounds = _bounds(n)
     nc = bounds.size - 1
     Wp = np.empty((n, W.shape[1]))
-    if W.shape[1] == 0:
-        return Wp
+    if W.shape[1] == 0 or V.shape[1] == 0:
+        Wp[...] = W
+        return (Wp, np.zeros((V.shape[1], W.shape[1]))) if return_gram else Wp
     ext = load("_dense")
     Vt = _tall(V)
     nthr = _threads(nt, nc, V.nbytes + 2 * Wp.nbytes)
     parts = np.empty((nc, V.shape[1], W.shape[1]))
     ext.tall_project_first(_tall(W), Vt, np.ascontiguousarray(C, dtype=np.float64), Wp,
                            parts, bounds, _sub_rows(V.shape[1]), nthr)
-    if V.shape[1] == 0:
-        return Wp
-    ext.tall_mm(Vt, _sum_parts(parts), Wp, bounds, -1.0, 1.0, nthr)
-    return Wp
+    C2 = _sum_parts(parts)
+    ext.tall_mm(Vt, C2, Wp, bounds, -1.0, 1.0, nthr)
+    return (Wp, C2) if return_gram else Wp

@@ -697,3 +697,34 @@ def test_krylov_state_invariants():
     W = kry.orthogonal(rng.standard_normal((n, 3)))
     assert np.abs(kry.V[:, :5].T @ W).max() < 1e-12
     np.testing.assert_allclose(W.T @ W, np.eye(3), atol=1e-12)
+
+    def check():
+        V = kry.V[:, :kry.size]
+        np.testing.assert_allclose(V.T @ V, np.eye(kry.size), atol=1e-12)
+        np.testing.assert_allclose(kry.H[:kry.size, :kry.size], V.T @ A @ V, atol=1e-12)
+
+    # after a restart: the first block couples to every kept vector (full first pass),
+    # the next ones only to the previous block (local first pass, one full pass)
+    Q = np.linalg.qr(rng.standard_normal((n, b)) - kry.V[:, :5] @ (kry.V[:, :5].T @ rng.standard_normal((n, b))))[0]
+    Q = kry.orthogonal(Q)
+    for step in range(4):
+        assert kry.full_next == (step == 0)
+        Q, _ = kry.extend(Q, A @ Q)
+        check()
+        assert np.abs(kry.V[:, :kry.size].T @ Q).max() < 1e-12
+    # a block that breaks the Krylov structure without saying so (its product has large
+    # components along the whole basis): the local pass misses them, the full pass
+    # removes most of the vector, and _orth's pass for an ill-conditioned block restores
+    # orthogonality; H's column is still V^T A Q
+    assert not kry.full_next
+    V = kry.V[:, :kry.size]
+    R = rng.standard_normal((n, b))
+    R -= V @ (V.T @ R)
+    R -= V @ (V.T @ R)
+    Qr = np.linalg.qr(R)[0]
+    AQ = A @ Qr + 50.0 * V[:, :b]                # a product far from Lanczos' structure
+    Qn, _ = kry.extend(Qr, AQ)
+    V = kry.V[:, :kry.size]
+    np.testing.assert_allclose(V.T @ V, np.eye(kry.size), atol=1e-12)
+    np.testing.assert_allclose(kry.H[:kry.size, kry.size - b:kry.size], V.T @ AQ, atol=1e-11)
+    assert np.abs(V.T @ Qn).max() < 1e-12
