@@ -97,11 +97,11 @@ def tmm(A: np.ndarray, B: np.ndarray, nt: int) -> np.ndarray:
     """``A.T @ B`` for tall A (n, m) and B (n, w): partial products per row chunk,
     summed in chunk order."""
     n = A.shape[0]
+    if A.shape[1] == 0 or B.shape[1] == 0:
+        return np.zeros((A.shape[1], B.shape[1]))
     bounds = _bounds(n)
     nc = bounds.size - 1
     parts = np.empty((nc, A.shape[1], B.shape[1]))
-    if A.shape[1] == 0 or B.shape[1] == 0:
-        return np.zeros((A.shape[1], B.shape[1]))
     load("_dense").tall_tmm(_tall(A), _tall(B), parts, bounds,
                             _threads(nt, nc, A.nbytes + B.nbytes))
     return _sum_parts(parts)
@@ -134,8 +134,10 @@ def project_twice(W: np.ndarray, V: np.ndarray, C: np.ndarray, nt: int,
     given: returns ``Wp = W1 - V (V^T W1)``, ``W1 = W - V C``.
 
     The first pass's product and the second pass's Gram matrix are fused per row chunk
-    (each chunk of V is read once for both), so V is read twice instead of three times;
-    the operations and their order are those of
+    (each chunk of V is read once for both), so V is read twice instead of three times.
+    A chunk is walked in sub-blocks that stay in cache (:func:`_sub_rows`, from V's
+    width), the Gram matrix accumulated sub-block after sub-block; when a chunk is one
+    sub-block the operations and their order are those of
     ``project(subtract_mm(W.copy(), V, C), V)``, hence the same bits.
     ``return_gram``: also return the second pass's coefficients ``V^T W1``.
     """
@@ -153,5 +155,5 @@ def project_twice(W: np.ndarray, V: np.ndarray, C: np.ndarray, nt: int,
     ext.tall_project_first(_tall(W), Vt, np.ascontiguousarray(C, dtype=np.float64), Wp,
                            parts, bounds, _sub_rows(V.shape[1]), nthr)
     C2 = _sum_parts(parts)
-    ext.tall_mm(Vt, C2, Wp, bounds, -1.0, 1.0, nthr)
+    subtract_mm(Wp, Vt, C2, nt)
     return (Wp, C2) if return_gram else Wp

@@ -204,12 +204,9 @@ def _orth(W: np.ndarray, V: np.ndarray, C: np.ndarray | None, rnd: _Random, nt: 
     n, w = W.shape
     nrm0 = float(np.max(_colnorms(W))) if w else 0.0
     floor = _RANK_TOL * max(nrm0, np.finfo(np.float64).tiny)
-    if Wp is not None:
-        pass
-    elif V.shape[1]:
-        Wp = _gemm.project_twice(W, V, _gemm.tmm(V, W, nt) if C is None else C, nt)
-    else:
-        Wp = W.copy()
+    if Wp is None:
+        Wp = (_gemm.project_twice(W, V, _gemm.tmm(V, W, nt) if C is None else C, nt)
+              if V.shape[1] else W.copy())
     blocks: list[np.ndarray] = []
     X = Wp
     well_conditioned = True

@@ -185,6 +185,20 @@ def test_tall_skinny_products_fixed_chunks_any_thread_count(monkeypatch, serial_
             for nt in (1, 2, 3):
                 np.testing.assert_array_equal(_gemm.project_twice(W, Qv, C, nt), ref)
         np.testing.assert_allclose(Qv.T @ ref, 0, atol=1e-12)
+    # a wide basis: each chunk walked in cache-sized sub-blocks (fewer rows than a chunk),
+    # still the same bits for any thread count and the two passes' values
+    Qv = np.linalg.qr(rng.standard_normal((5000, 600)))[0]
+    W = rng.standard_normal((5000, 4))
+    assert _gemm._sub_rows(600) < _gemm.row_chunks(5000)[0][1]
+    with blas_limit(1):
+        C = _gemm.tmm(Qv, W, 1)
+        got = [_gemm.project_twice(W, Qv, C, nt, return_gram=True) for nt in (1, 2, 3)]
+    for g in got[1:]:
+        np.testing.assert_array_equal(g[0], got[0][0])
+        np.testing.assert_array_equal(g[1], got[0][1])
+    W1 = W - Qv @ C
+    np.testing.assert_allclose(got[0][1], Qv.T @ W1, atol=1e-12)
+    np.testing.assert_allclose(got[0][0], W1 - Qv @ (Qv.T @ W1), atol=1e-12)
     # empty basis: nothing to project, zero-width product
     X = rng.standard_normal((10, 2))
     np.testing.assert_array_equal(_gemm.project(X.copy(), np.empty((10, 0)), 2), X)
