@@ -282,6 +282,30 @@ def test_every_instruction_set_version(isa_levels):
                                               p.matmat(v, n_threads=2))
 
 
+
+def test_odd_widths_padded_to_vector_panels():
+    # a block of b > 2 columns is multiplied as ceil(b/4)*4 columns (zero columns added,
+    # then dropped): the values are those of the padded product, for any thread count
+    from fastrmt._products import padded_width, sym_product
+    assert [padded_width(b) for b in (1, 2, 3, 4, 5, 8, 51, 111)] == [1, 2, 4, 4, 8, 8, 52, 112]
+    n = 700
+    rng = np.random.default_rng(11)
+    for dtype, single in ((np.float32, True), (np.float32, False), (np.float64, False)):
+        full = wigner(n, seed=12, dtype=dtype)
+        flat = full.reshape(-1)
+        for b in (3, 5, 7, 51):
+            vdt = np.float32 if single else np.float64
+            v = rng.standard_normal((n, b)).astype(vdt)
+            got = sym_product(flat, n, False, v, 2, single)
+            assert got.shape == (n, b) and got.flags.c_contiguous and got.dtype == vdt
+            vp = np.zeros((n, padded_width(b)), dtype=vdt)
+            vp[:, :b] = v
+            np.testing.assert_array_equal(got, sym_product(flat, n, False, vp, 1, single)[:, :b])
+            expected = refop.symmetric_product_reference(full.astype(np.float64),
+                                                         v.astype(np.float64))
+            np.testing.assert_allclose(got, expected, rtol=0,
+                                       atol=ATOL32 if single else ATOL64)
+
 def test_tiny_orders():
     for n in (1, 2, 5):
         a = wigner(n, seed=1)
