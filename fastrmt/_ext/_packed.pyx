@@ -20,7 +20,10 @@ buffer).  The kernel is compiled three times, for AVX-512 (panels of 64, 32, 16 
 AVX2 + FMA (32, 16 bytes) and baseline x86-64 (16 bytes), each with the panel widths
 its registers hold, and the best for the CPU is chosen at run time (:func:`isa`).  The
 panel width does not change the arithmetic of a column (the same operations in the same
-order), only how many columns share a pass.  The same kernel serves dense
+order), only how many columns share a pass.  On AVX-512, blocks of half a 64-byte vector (8 float32 or 4 float64
+columns: the solver's blocks) take two tile columns per vector instead (see
+``FRMT_PAIR_BODY``): 1.4-1.6x faster on a cache-resident tile, 1.2x at n = 16000,
+with a different order of additions (still fixed, so thread-independent).  The same kernel serves dense
 symmetric matrices (row i at ``data + i*n``; only the upper triangle is read).
 
 Which tiles each *chunk* walks, and in what order, is the one schedule of
@@ -111,6 +114,104 @@ cdef extern from *:
 
     #define FRMT_ROW(i) (packed ? data + ((i) * n - ((i) * ((i) - 1)) / 2 - (i)) : data + (i) * n)
 
+    /* Column pairs (AVX-512 only), for b = half a 64-byte vector: 8 float32 or 4 float64
+       columns.  Two consecutive columns j, j+1 of the tile share one vector: V[j] and
+       V[j+1] (adjacent rows of V) fill its halves, the stored values x[j], x[j+1] of a
+       row are spread over the halves by one permute, and O[j], O[j+1] are updated
+       together; each row's sum keeps both halves and adds them at the end.  Per stored
+       value this is half the loads, broadcasts and multiply-adds of the half-width
+       panel, which was bound by issuing them.  An odd last column is done in scalar
+       code. */
+    #if FRMT_MULTI
+    #include <immintrin.h>
+    #define FRMT_PAIR_BODY(TD, TC, VEC, LOADX, FMA, LOADV, STOREV, HALF)                     \\
+        {                                                                           \\
+            VEC vi0, vi1, vi2, vi3, a0, a1, a2, a3, v, o, x0, x1, x2, x3;            \\
+            TC t0[2 * HALF], t1[2 * HALF], t2[2 * HALF], t3[2 * HALF];               \\
+            ptrdiff_t j, c;                                                         \\
+            for (c = 0; c < HALF; c++) {                                            \\
+                t0[c] = t0[c + HALF] = V[i * HALF + c];                             \\
+                t1[c] = t1[c + HALF] = V[(i + 1) * HALF + c];                       \\
+                t2[c] = t2[c + HALF] = V[(i + 2) * HALF + c];                       \\
+                t3[c] = t3[c + HALF] = V[(i + 3) * HALF + c];                       \\
+            }                                                                       \\
+            vi0 = LOADV(t0); vi1 = LOADV(t1); vi2 = LOADV(t2); vi3 = LOADV(t3);     \\
+            a0 = a1 = a2 = a3 = FMA##_zero();                                       \\
+            for (j = ja; j + 2 <= jb; j += 2) {                                     \\
+                if ((j & (ptrdiff_t)(64 / sizeof(TD) - 2)) == 0) {                   \\
+                    __builtin_prefetch(p0 + j); __builtin_prefetch(p1 + j);         \\
+                    __builtin_prefetch(p2 + j); __builtin_prefetch(p3 + j);         \\
+                }                                                                   \\
+                v = LOADV(V + j * HALF);                                            \\
+                o = LOADV(O + j * HALF);                                            \\
+                x0 = LOADX(r0 + j); x1 = LOADX(r1 + j);                             \\
+                x2 = LOADX(r2 + j); x3 = LOADX(r3 + j);                             \\
+                a0 = FMA(x0, v, a0); a1 = FMA(x1, v, a1);                           \\
+                a2 = FMA(x2, v, a2); a3 = FMA(x3, v, a3);                           \\
+                o = FMA(x0, vi0, o); o = FMA(x1, vi1, o);                           \\
+                o = FMA(x2, vi2, o); o = FMA(x3, vi3, o);                           \\
+                STOREV(O + j * HALF, o);                                            \\
+            }                                                                       \\
+            STOREV(t0, a0); STOREV(t1, a1); STOREV(t2, a2); STOREV(t3, a3);         \\
+            for (c = 0; c < HALF; c++) {                                            \\
+                t0[c] += t0[c + HALF]; t1[c] += t1[c + HALF];                       \\
+                t2[c] += t2[c + HALF]; t3[c] += t3[c + HALF];                       \\
+            }                                                                       \\
+            if (j < jb) {   /* the odd last column */                               \\
+                TC y0 = (TC)r0[j], y1 = (TC)r1[j], y2 = (TC)r2[j], y3 = (TC)r3[j];  \\
+                for (c = 0; c < HALF; c++) {                                        \\
+                    TC vv = V[j * HALF + c];                                        \\
+                    t0[c] += y0 * vv; t1[c] += y1 * vv;                             \\
+                    t2[c] += y2 * vv; t3[c] += y3 * vv;                             \\
+                    O[j * HALF + c] += y0 * V[i * HALF + c] + y1 * V[(i + 1) * HALF + c] \\
+                                     + y2 * V[(i + 2) * HALF + c] + y3 * V[(i + 3) * HALF + c]; \\
+                }                                                                   \\
+            }                                                                       \\
+            for (c = 0; c < HALF; c++) {                                            \\
+                O[i * HALF + c] += t0[c]; O[(i + 1) * HALF + c] += t1[c];           \\
+                O[(i + 2) * HALF + c] += t2[c]; O[(i + 3) * HALF + c] += t3[c];     \\
+            }                                                                       \\
+        }
+    /* x[j], x[j+1] -> (x[j] x HALF, x[j+1] x HALF) */
+    FRMT_ATTR_V4 static inline __m512 frmt_x2_ss(const float* p) {
+        double t; memcpy(&t, p, sizeof(t));
+        return _mm512_permutexvar_ps(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
+                                     _mm512_castps128_ps512(_mm_castpd_ps(_mm_set_sd(t))));
+    }
+    FRMT_ATTR_V4 static inline __m512d frmt_x2_dd(const double* p) {
+        return _mm512_permutexvar_pd(_mm512_set_epi64(1, 1, 1, 1, 0, 0, 0, 0),
+                                     _mm512_castpd128_pd512(_mm_loadu_pd(p)));
+    }
+    FRMT_ATTR_V4 static inline __m512d frmt_x2_sd(const float* p) {
+        double t; memcpy(&t, p, sizeof(t));
+        return _mm512_permutexvar_pd(_mm512_set_epi64(1, 1, 1, 1, 0, 0, 0, 0),
+                                     _mm512_castpd128_pd512(_mm_cvtps_pd(_mm_castpd_ps(_mm_set_sd(t)))));
+    }
+    #define frmt_fma_ps(a, b, c) _mm512_fmadd_ps(a, b, c)
+    #define frmt_fma_ps_zero() _mm512_setzero_ps()
+    #define frmt_fma_pd(a, b, c) _mm512_fmadd_pd(a, b, c)
+    #define frmt_fma_pd_zero() _mm512_setzero_pd()
+    #define FRMT_PAIR_SIG(NAME, TD, TC)                                                   \\
+        FRMT_ATTR_V4 static void NAME(const TD* r0, const TD* r1, const TD* r2, const TD* r3, \\
+                                      const TD* p0, const TD* p1, const TD* p2, const TD* p3, \\
+                                      ptrdiff_t ja, ptrdiff_t jb, const TC* __restrict V,   \\
+                                      TC* __restrict O, ptrdiff_t i)
+    FRMT_PAIR_SIG(frmt_pair_ss, float, float)
+        FRMT_PAIR_BODY(float, float, __m512, frmt_x2_ss, frmt_fma_ps, _mm512_loadu_ps, _mm512_storeu_ps, 8)
+    FRMT_PAIR_SIG(frmt_pair_dd, double, double)
+        FRMT_PAIR_BODY(double, double, __m512d, frmt_x2_dd, frmt_fma_pd, _mm512_loadu_pd, _mm512_storeu_pd, 4)
+    FRMT_PAIR_SIG(frmt_pair_sd, float, double)
+        FRMT_PAIR_BODY(float, double, __m512d, frmt_x2_sd, frmt_fma_pd, _mm512_loadu_pd, _mm512_storeu_pd, 4)
+    #define FRMT_PAIR_SS(...) frmt_pair_ss(__VA_ARGS__)
+    #define FRMT_PAIR_DD(...) frmt_pair_dd(__VA_ARGS__)
+    #define FRMT_PAIR_SD(...) frmt_pair_sd(__VA_ARGS__)
+    #else
+    #define FRMT_PAIR_SS(...) ((void)0)
+    #define FRMT_PAIR_DD(...) ((void)0)
+    #define FRMT_PAIR_SD(...) ((void)0)
+    #endif
+    #define FRMT_PAIR_NONE(...) ((void)0)
+
     /* Rows i..i+3 (r0..r3) x columns [ja, jb), all j > i + 3, one column panel
        [c0, c0 + lanes(VT)) held in registers.  Without vector extensions never used. */
     #if !FRMT_VEC
@@ -187,7 +288,7 @@ cdef extern from *:
         }
     #endif
 
-    #define FRMT_SYMTILE(NAME, ATTR, TD, TC, VT1, VT2, VT3, VTD1, VTC1)                       \\
+    #define FRMT_SYMTILE(NAME, ATTR, TD, TC, VT1, VT2, VT3, VTD1, VTC1, PAIRFN, PAIRB)      \\
     ATTR static void NAME(const TD* data, ptrdiff_t n, int packed, ptrdiff_t i0,        \\
                                  ptrdiff_t i1, ptrdiff_t j0, ptrdiff_t j1,                     \\
                                  const TC* __restrict V, TC* __restrict O, ptrdiff_t b) {      \\
@@ -222,6 +323,10 @@ cdef extern from *:
                 ja = i + 4;                                                                    \\
             }                                                                                  \\
             c0 = 0;                                                                            \\
+            if (PAIRB && b == PAIRB) {                                                         \\
+                PAIRFN(r0, r1, r2, r3, p0, p1, p2, p3, ja, jb, V, O, i);                       \\
+                c0 = b;                                                                        \\
+            }                                                                                  \\
             if (FRMT_VEC && b == 1) {                                                          \\
                 FRMT_B1(TD, TC, VTD1, VTC1)                                                    \\
                 c0 = 1;                                                                        \\
@@ -264,15 +369,15 @@ cdef extern from *:
         }                                                                                      \\
     }
 
-    FRMT_SYMTILE(frmt_sd_v4, FRMT_ATTR_V4, float, double, frmt_d8, frmt_d4, frmt_d2, frmt_f8, frmt_d8)
-    FRMT_SYMTILE(frmt_dd_v4, FRMT_ATTR_V4, double, double, frmt_d8, frmt_d4, frmt_d2, frmt_d8, frmt_d8)
-    FRMT_SYMTILE(frmt_ss_v4, FRMT_ATTR_V4, float, float, frmt_f16, frmt_f8, frmt_f4, frmt_f16, frmt_f16)
-    FRMT_SYMTILE(frmt_sd_v3, FRMT_ATTR_V3, float, double, frmt_d4, frmt_d2, frmt_d2, frmt_f4, frmt_d4)
-    FRMT_SYMTILE(frmt_dd_v3, FRMT_ATTR_V3, double, double, frmt_d4, frmt_d2, frmt_d2, frmt_d4, frmt_d4)
-    FRMT_SYMTILE(frmt_ss_v3, FRMT_ATTR_V3, float, float, frmt_f8, frmt_f4, frmt_f4, frmt_f8, frmt_f8)
-    FRMT_SYMTILE(frmt_sd_v1, , float, double, frmt_d2, frmt_d2, frmt_d2, frmt_f2, frmt_d2)
-    FRMT_SYMTILE(frmt_dd_v1, , double, double, frmt_d2, frmt_d2, frmt_d2, frmt_d2, frmt_d2)
-    FRMT_SYMTILE(frmt_ss_v1, , float, float, frmt_f4, frmt_f4, frmt_f4, frmt_f4, frmt_f4)
+    FRMT_SYMTILE(frmt_sd_v4, FRMT_ATTR_V4, float, double, frmt_d8, frmt_d4, frmt_d2, frmt_f8, frmt_d8, FRMT_PAIR_SD, 4)
+    FRMT_SYMTILE(frmt_dd_v4, FRMT_ATTR_V4, double, double, frmt_d8, frmt_d4, frmt_d2, frmt_d8, frmt_d8, FRMT_PAIR_DD, 4)
+    FRMT_SYMTILE(frmt_ss_v4, FRMT_ATTR_V4, float, float, frmt_f16, frmt_f8, frmt_f4, frmt_f16, frmt_f16, FRMT_PAIR_SS, 8)
+    FRMT_SYMTILE(frmt_sd_v3, FRMT_ATTR_V3, float, double, frmt_d4, frmt_d2, frmt_d2, frmt_f4, frmt_d4, FRMT_PAIR_NONE, 0)
+    FRMT_SYMTILE(frmt_dd_v3, FRMT_ATTR_V3, double, double, frmt_d4, frmt_d2, frmt_d2, frmt_d4, frmt_d4, FRMT_PAIR_NONE, 0)
+    FRMT_SYMTILE(frmt_ss_v3, FRMT_ATTR_V3, float, float, frmt_f8, frmt_f4, frmt_f4, frmt_f8, frmt_f8, FRMT_PAIR_NONE, 0)
+    FRMT_SYMTILE(frmt_sd_v1, , float, double, frmt_d2, frmt_d2, frmt_d2, frmt_f2, frmt_d2, FRMT_PAIR_NONE, 0)
+    FRMT_SYMTILE(frmt_dd_v1, , double, double, frmt_d2, frmt_d2, frmt_d2, frmt_d2, frmt_d2, FRMT_PAIR_NONE, 0)
+    FRMT_SYMTILE(frmt_ss_v1, , float, float, frmt_f4, frmt_f4, frmt_f4, frmt_f4, frmt_f4, FRMT_PAIR_NONE, 0)
 
     /* 2: AVX-512 (F, VL, BW, DQ) with AVX2 and FMA; 1: AVX2 and FMA; 0: baseline. */
     static int frmt_level = -1;
