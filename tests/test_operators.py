@@ -282,7 +282,6 @@ def test_every_instruction_set_version(isa_levels):
                                               p.matmat(v, n_threads=2))
 
 
-
 def test_odd_widths_padded_to_vector_panels():
     # a block of b > 2 columns is multiplied as ceil(b/4)*4 columns (zero columns added,
     # then dropped): the values are those of the padded product, for any thread count
@@ -305,6 +304,7 @@ def test_odd_widths_padded_to_vector_panels():
                                                          v.astype(np.float64))
             np.testing.assert_allclose(got, expected, rtol=0,
                                        atol=ATOL32 if single else ATOL64)
+
 
 def test_tiny_orders():
     for n in (1, 2, 5):

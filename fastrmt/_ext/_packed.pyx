@@ -20,11 +20,11 @@ buffer).  The kernel is compiled three times, for AVX-512 (panels of 64, 32, 16 
 AVX2 + FMA (32, 16 bytes) and baseline x86-64 (16 bytes), each with the panel widths
 its registers hold, and the best for the CPU is chosen at run time (:func:`isa`).  The
 panel width does not change the arithmetic of a column (the same operations in the same
-order), only how many columns share a pass.  On AVX-512, blocks of half a 64-byte vector (8 float32 or 4 float64
-columns: the solver's blocks) take two tile columns per vector instead (see
-``FRMT_PAIR_BODY``): 1.4-1.6x faster on a cache-resident tile, 1.2x at n = 16000,
-with a different order of additions (still fixed, so thread-independent).  The same kernel serves dense
-symmetric matrices (row i at ``data + i*n``; only the upper triangle is read).
+order), only how many columns share a pass.  On AVX-512, blocks of half a 64-byte
+vector (8 float32 or 4 float64 columns: the solver's blocks) take two tile columns per
+vector instead (see ``FRMT_PAIR_BODY``): 1.4-1.6x faster on a cache-resident tile, 1.2x
+at n = 16000, with a different order of additions (still fixed, so thread-independent).
+The same kernel serves dense symmetric matrices (row i at ``data + i*n``; only the upper triangle is read).
 
 Which tiles each *chunk* walks, and in what order, is the one schedule of
 ``fastrmt._products.tile_schedule`` (also used by the Numba matrix-free product): tile
