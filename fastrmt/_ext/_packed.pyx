@@ -68,7 +68,8 @@ cdef extern from *:
        O[J] += A[I, J].T @ V[I], reading each stored value once.  V and O are (n, b)
        row-major.  Four rows at a time; the columns of V are cut into panels of 64, 32 and
        16 bytes (GCC vector extensions: 8/4/2 float64 or 16/8/4 float32) held in registers,
-       and leftover columns use scalar code; b == 1 is vectorized along the rows instead.
+       and leftover columns use scalar code; b == 1 is vectorized along the rows instead,
+       and so is b == 2, stored column-major (FRMT_SYMTILE2).
        On a diagonal tile, the 4 x 4 triangle of each row block is done by scalar code and
        the rest of the block by the same vector code.  The next four rows of the tile are
        prefetched while a block is read: a tile row is a short stream (256 values) that
@@ -217,6 +218,7 @@ cdef extern from *:
     #if !FRMT_VEC
     #define FRMT_PANEL(TC, VT) { }
     #define FRMT_B1(TD, TC, VTD, VTC) { }
+    #define FRMT_T2_VEC(TD, TC, VTD, VTC) { }
     #else
     #define FRMT_PANEL(TC, VT)                                                      \\
         {                                                                           \\
@@ -285,6 +287,43 @@ cdef extern from *:
                 O[j] += x0 * vi0 + x1 * vi1 + x2 * vi2 + x3 * vi3;                  \\
             }                                                                       \\
             O[i] += s0; O[i + 1] += s1; O[i + 2] += s2; O[i + 3] += s3;             \\
+        }
+
+    /* Two columns stored column-major (V, U = V + n; O, P = O + n): the b == 1 loop
+       along j for both columns at once, so each stored value is loaded once and used
+       by 4 multiply-adds on 8 or 16 lanes (the row-major 2-column panel used 16-byte
+       vectors: 4x the instructions, and was bound by issuing them).  Row sums are kept
+       in vector accumulators and reduced lane by lane at the end (a fixed order); j is
+       left at the first column the vector loop did not do. */
+    #define FRMT_T2_VEC(TD, TC, VTD, VTC)                                           \\
+        {                                                                           \\
+            const ptrdiff_t L = (ptrdiff_t)(sizeof(VTC) / sizeof(TC));              \\
+            VTC a0, a1, a2, a3, e0, e1, e2, e3;                                     \\
+            memset(&a0, 0, sizeof(VTC)); memset(&a1, 0, sizeof(VTC));               \\
+            memset(&a2, 0, sizeof(VTC)); memset(&a3, 0, sizeof(VTC));               \\
+            memset(&e0, 0, sizeof(VTC)); memset(&e1, 0, sizeof(VTC));               \\
+            memset(&e2, 0, sizeof(VTC)); memset(&e3, 0, sizeof(VTC));               \\
+            for (; j + L <= jb; j += L) {                                           \\
+                VTD t;                                                              \\
+                VTC x0, x1, x2, x3, v, u, o, w;                                     \\
+                __builtin_prefetch(p0 + j); __builtin_prefetch(p1 + j);             \\
+                __builtin_prefetch(p2 + j); __builtin_prefetch(p3 + j);             \\
+                memcpy(&t, r0 + j, sizeof(VTD)); x0 = __builtin_convertvector(t, VTC); \\
+                memcpy(&t, r1 + j, sizeof(VTD)); x1 = __builtin_convertvector(t, VTC); \\
+                memcpy(&t, r2 + j, sizeof(VTD)); x2 = __builtin_convertvector(t, VTC); \\
+                memcpy(&t, r3 + j, sizeof(VTD)); x3 = __builtin_convertvector(t, VTC); \\
+                memcpy(&v, V + j, sizeof(VTC)); memcpy(&u, U + j, sizeof(VTC));     \\
+                memcpy(&o, O + j, sizeof(VTC)); memcpy(&w, P + j, sizeof(VTC));     \\
+                a0 += x0 * v; a1 += x1 * v; a2 += x2 * v; a3 += x3 * v;             \\
+                e0 += x0 * u; e1 += x1 * u; e2 += x2 * u; e3 += x3 * u;             \\
+                o += x0 * vi0 + x1 * vi1 + x2 * vi2 + x3 * vi3;                     \\
+                w += x0 * ui0 + x1 * ui1 + x2 * ui2 + x3 * ui3;                     \\
+                memcpy(O + j, &o, sizeof(VTC)); memcpy(P + j, &w, sizeof(VTC));     \\
+            }                                                                       \\
+            for (c = 0; c < L; c++) {                                               \\
+                s0 += a0[c]; s1 += a1[c]; s2 += a2[c]; s3 += a3[c];                 \\
+                z0 += e0[c]; z1 += e1[c]; z2 += e2[c]; z3 += e3[c];                 \\
+            }                                                                       \\
         }
     #endif
 
@@ -379,6 +418,81 @@ cdef extern from *:
     FRMT_SYMTILE(frmt_dd_v1, , double, double, frmt_d2, frmt_d2, frmt_d2, frmt_d2, frmt_d2, FRMT_PAIR_NONE, 0)
     FRMT_SYMTILE(frmt_ss_v1, , float, float, frmt_f4, frmt_f4, frmt_f4, frmt_f4, frmt_f4, FRMT_PAIR_NONE, 0)
 
+    /* The tile (I, J) for a block of two columns stored column-major: V = (V[0:n],
+       U = V[n:2n]) and O = (O[0:n], P = O[n:2n]).  Same walk and prefetch as
+       FRMT_SYMTILE; the off-diagonal part of each 4-row block is FRMT_T2_VEC, the
+       4 x 4 triangles, leftover columns and leftover rows are scalar. */
+    #define FRMT_SYMTILE2(NAME, ATTR, TD, TC, VTD, VTC)                                         \\
+    ATTR static void NAME(const TD* data, ptrdiff_t n, int packed, ptrdiff_t i0,        \\
+                          ptrdiff_t i1, ptrdiff_t j0, ptrdiff_t j1,                     \\
+                          const TC* __restrict V, TC* __restrict O) {                   \\
+        const TC* __restrict U = V + n;                                                        \\
+        TC* __restrict P = O + n;                                                              \\
+        const int diag = (i0 == j0);                                                           \\
+        ptrdiff_t i, j, c, ja, jb = j1, q;                                                     \\
+        for (i = i0; i + 4 <= i1; i += 4) {                                                    \\
+            const TD *r0 = FRMT_ROW(i), *r1 = FRMT_ROW(i + 1);                                 \\
+            const TD *r2 = FRMT_ROW(i + 2), *r3 = FRMT_ROW(i + 3);                             \\
+            const int nx = (i + 8 <= i1);                                                      \\
+            const TD *p0 = nx ? FRMT_ROW(i + 4) : r0, *p1 = nx ? FRMT_ROW(i + 5) : r1;         \\
+            const TD *p2 = nx ? FRMT_ROW(i + 6) : r2, *p3 = nx ? FRMT_ROW(i + 7) : r3;         \\
+            TC vi0 = V[i], vi1 = V[i + 1], vi2 = V[i + 2], vi3 = V[i + 3];                     \\
+            TC ui0 = U[i], ui1 = U[i + 1], ui2 = U[i + 2], ui3 = U[i + 3];                     \\
+            TC s0 = 0, s1 = 0, s2 = 0, s3 = 0, z0 = 0, z1 = 0, z2 = 0, z3 = 0;                 \\
+            ja = j0;                                                                           \\
+            if (diag) {  /* the 4 x 4 triangle: rows q, columns q..i+3 */                      \\
+                for (q = i; q < i + 4; q++) {                                                  \\
+                    const TD* r = FRMT_ROW(q);                                                 \\
+                    TC x = (TC)r[q];                                                           \\
+                    O[q] += x * V[q]; P[q] += x * U[q];                                        \\
+                    for (j = q + 1; j < i + 4; j++) {                                          \\
+                        x = (TC)r[j];                                                          \\
+                        O[q] += x * V[j]; O[j] += x * V[q];                                    \\
+                        P[q] += x * U[j]; P[j] += x * U[q];                                    \\
+                    }                                                                          \\
+                }                                                                              \\
+                ja = i + 4;                                                                    \\
+            }                                                                                  \\
+            j = ja;                                                                            \\
+            FRMT_T2_VEC(TD, TC, VTD, VTC)                                                      \\
+            for (; j < jb; j++) {                                                              \\
+                TC x0 = (TC)r0[j], x1 = (TC)r1[j], x2 = (TC)r2[j], x3 = (TC)r3[j];             \\
+                TC v = V[j], u = U[j];                                                         \\
+                s0 += x0 * v; s1 += x1 * v; s2 += x2 * v; s3 += x3 * v;                        \\
+                z0 += x0 * u; z1 += x1 * u; z2 += x2 * u; z3 += x3 * u;                        \\
+                O[j] += x0 * vi0 + x1 * vi1 + x2 * vi2 + x3 * vi3;                             \\
+                P[j] += x0 * ui0 + x1 * ui1 + x2 * ui2 + x3 * ui3;                             \\
+            }                                                                                  \\
+            O[i] += s0; O[i + 1] += s1; O[i + 2] += s2; O[i + 3] += s3;                        \\
+            P[i] += z0; P[i + 1] += z1; P[i + 2] += z2; P[i + 3] += z3;                        \\
+        }                                                                                      \\
+        for (; i < i1; i++) {  /* leftover rows, one at a time */                              \\
+            const TD* r = FRMT_ROW(i);                                                         \\
+            ja = j0;                                                                           \\
+            if (diag) {                                                                        \\
+                TC x = (TC)r[i];                                                               \\
+                O[i] += x * V[i]; P[i] += x * U[i];                                            \\
+                ja = i + 1;                                                                    \\
+            }                                                                                  \\
+            for (j = ja; j < jb; j++) {                                                        \\
+                TC x = (TC)r[j];                                                               \\
+                O[i] += x * V[j]; O[j] += x * V[i];                                            \\
+                P[i] += x * U[j]; P[j] += x * U[i];                                            \\
+            }                                                                                  \\
+        }                                                                                      \\
+        (void)c;                                                                               \\
+    }
+
+    FRMT_SYMTILE2(frmt_sd2_v4, FRMT_ATTR_V4, float, double, frmt_f8, frmt_d8)
+    FRMT_SYMTILE2(frmt_dd2_v4, FRMT_ATTR_V4, double, double, frmt_d8, frmt_d8)
+    FRMT_SYMTILE2(frmt_ss2_v4, FRMT_ATTR_V4, float, float, frmt_f16, frmt_f16)
+    FRMT_SYMTILE2(frmt_sd2_v3, FRMT_ATTR_V3, float, double, frmt_f4, frmt_d4)
+    FRMT_SYMTILE2(frmt_dd2_v3, FRMT_ATTR_V3, double, double, frmt_d4, frmt_d4)
+    FRMT_SYMTILE2(frmt_ss2_v3, FRMT_ATTR_V3, float, float, frmt_f8, frmt_f8)
+    FRMT_SYMTILE2(frmt_sd2_v1, , float, double, frmt_f2, frmt_d2)
+    FRMT_SYMTILE2(frmt_dd2_v1, , double, double, frmt_d2, frmt_d2)
+    FRMT_SYMTILE2(frmt_ss2_v1, , float, float, frmt_f4, frmt_f4)
+
     /* 2: AVX-512 (F, VL, BW, DQ) with AVX2 and FMA; 1: AVX2 and FMA; 0: baseline. */
     static int frmt_level = -1;
     static int frmt_isa(void) {
@@ -422,6 +536,21 @@ cdef extern from *:
                                 float* O, ptrdiff_t b) {
         FRMT_DISPATCH(ss, data, n, packed, i0, i1, j0, j1, V, O, b);
     }
+    static void frmt_symtile2_sd(const float* data, ptrdiff_t n, int packed, ptrdiff_t i0,
+                                 ptrdiff_t i1, ptrdiff_t j0, ptrdiff_t j1, const double* V,
+                                 double* O) {
+        FRMT_DISPATCH(sd2, data, n, packed, i0, i1, j0, j1, V, O);
+    }
+    static void frmt_symtile2_dd(const double* data, ptrdiff_t n, int packed, ptrdiff_t i0,
+                                 ptrdiff_t i1, ptrdiff_t j0, ptrdiff_t j1, const double* V,
+                                 double* O) {
+        FRMT_DISPATCH(dd2, data, n, packed, i0, i1, j0, j1, V, O);
+    }
+    static void frmt_symtile2_ss(const float* data, ptrdiff_t n, int packed, ptrdiff_t i0,
+                                 ptrdiff_t i1, ptrdiff_t j0, ptrdiff_t j1, const float* V,
+                                 float* O) {
+        FRMT_DISPATCH(ss2, data, n, packed, i0, i1, j0, j1, V, O);
+    }
     """
     int frmt_isa() noexcept nogil
     int frmt_cap(int level) noexcept nogil
@@ -434,6 +563,15 @@ cdef extern from *:
     void frmt_symtile_ss(const float* data, Py_ssize_t n, int packed, Py_ssize_t i0,
                          Py_ssize_t i1, Py_ssize_t j0, Py_ssize_t j1, const float* V,
                          float* O, Py_ssize_t b) noexcept nogil
+    void frmt_symtile2_sd(const float* data, Py_ssize_t n, int packed, Py_ssize_t i0,
+                          Py_ssize_t i1, Py_ssize_t j0, Py_ssize_t j1, const double* V,
+                          double* O) noexcept nogil
+    void frmt_symtile2_dd(const double* data, Py_ssize_t n, int packed, Py_ssize_t i0,
+                          Py_ssize_t i1, Py_ssize_t j0, Py_ssize_t j1, const double* V,
+                          double* O) noexcept nogil
+    void frmt_symtile2_ss(const float* data, Py_ssize_t n, int packed, Py_ssize_t i0,
+                          Py_ssize_t i1, Py_ssize_t j0, Py_ssize_t j1, const float* V,
+                          float* O) noexcept nogil
 
 
 def isa() -> str:
@@ -461,7 +599,7 @@ ctypedef fused acc:
 
 def sym_matmat(const real[::1] data, Py_ssize_t n, bint packed, const acc[:, ::1] V,
                acc[:, :, ::1] bufs, const Py_ssize_t[::1] starts,
-               const Py_ssize_t[::1] rows, int tile, int n_threads):
+               const Py_ssize_t[::1] rows, int tile, int n_threads, bint columns=False):
     """bufs[k] += (chunk k's tiles) @ V for every chunk k; the caller sums bufs in order.
 
     ``data``: the packed triangle (``packed=True``) or the flattened dense C-order
@@ -472,8 +610,11 @@ def sym_matmat(const real[::1] data, Py_ssize_t n, bint packed, const acc[:, ::1
     The schedule comes from ``fastrmt._products.tile_schedule`` (shared with the
     Numba matrix-free product): chunk k walks the tile rows ``rows[starts[k]:
     starts[k+1]]`` in order, each from its diagonal tile to the last column tile.
+
+    ``columns=True``: a block of two columns stored column-major, V of shape (2, n)
+    and bufs (n_chunks, 2, n) (the two-column kernel, vectorized along the rows).
     """
-    cdef Py_ssize_t b = V.shape[1]
+    cdef Py_ssize_t b = V.shape[0] if columns else V.shape[1]
     cdef Py_ssize_t n_chunks = bufs.shape[0]
     cdef Py_ssize_t nb = (n + tile - 1) // tile
     cdef Py_ssize_t k, q, t, J, i0, i1, j0, j1
@@ -485,6 +626,15 @@ def sym_matmat(const real[::1] data, Py_ssize_t n, bint packed, const acc[:, ::1
         raise ValueError("float64 data needs float64 V (no float32 kernel for it)")
     if starts.shape[0] != n_chunks + 1 or starts[n_chunks] > rows.shape[0]:
         raise ValueError("the schedule does not match bufs")
+    if columns:
+        if V.shape[0] != 2 or V.shape[1] != n or bufs.shape[1] != 2 or bufs.shape[2] != n:
+            raise ValueError(f"columns=True needs V (2, {n}) and bufs (k, 2, {n}), got "
+                             f"({V.shape[0]}, {V.shape[1]}) and "
+                             f"({bufs.shape[0]}, {bufs.shape[1]}, {bufs.shape[2]})")
+    elif V.shape[0] != n or bufs.shape[1] != n or bufs.shape[2] != b:
+        raise ValueError(f"V must be ({n}, b) and bufs (k, {n}, b), got "
+                         f"({V.shape[0]}, {V.shape[1]}) and "
+                             f"({bufs.shape[0]}, {bufs.shape[1]}, {bufs.shape[2]})")
     frmt_isa()
     with nogil:
         for k in prange(n_chunks, num_threads=n_threads, schedule="dynamic", chunksize=1):
@@ -496,7 +646,15 @@ def sym_matmat(const real[::1] data, Py_ssize_t n, bint packed, const acc[:, ::1
                 for J in range(t, nb):
                     j0 = J * tile
                     j1 = min(j0 + tile, n)
-                    if acc is float:
+                    if columns:
+                        if acc is float:
+                            if real is float:
+                                frmt_symtile2_ss(dp, n, pk, i0, i1, j0, j1, Vp, O)
+                        elif real is float:
+                            frmt_symtile2_sd(dp, n, pk, i0, i1, j0, j1, Vp, O)
+                        else:
+                            frmt_symtile2_dd(dp, n, pk, i0, i1, j0, j1, Vp, O)
+                    elif acc is float:
                         if real is float:
                             frmt_symtile_ss(dp, n, pk, i0, i1, j0, j1, Vp, O, b)
                     elif real is float:
