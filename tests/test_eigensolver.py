@@ -76,6 +76,31 @@ def test_repeated_eigenvalues_up_to_block_size():
     np.testing.assert_allclose(v.T @ v, np.eye(8), atol=1e-10)   # no spurious copies
 
 
+
+@pytest.mark.parametrize("b", [1, 2])
+def test_narrow_blocks(b):
+    # blocks of 1 and 2 columns (their own product kernels: vectorized along the rows)
+    # through the whole solver: float64, float32 solved as stored, float32 in mixed
+    # precision, packed storage; and a multiplicity above the block size (locking)
+    A = _spiked(n=500, seed=12)
+    w, v = eigsh(A, 5, which="BE", block_size=b, **_no_hang())
+    _check(A, w, v, 5, "BE")
+    A32 = A.astype(np.float32)
+    w, v = eigsh(A32, 4, which="LA", block_size=b, **_no_hang())
+    _check(A32, w, v, 4, "LA")
+    w, info = eigsh(A32, 3, which="LA", block_size=b, mixed_precision=True,
+                    return_eigenvectors=False, return_info=True, **_no_hang())
+    assert info.method == "mixed-precision block-lanczos"
+    _check(A32, w, None, 3, "LA", with_vectors=False)
+    P = PackedSymmetric(A[np.triu_indices(500)], 500)
+    w = eigsh(P, 4, which="SA", block_size=b, return_eigenvectors=False, **_no_hang())
+    _check(A, w, None, 4, "SA", with_vectors=False)
+    rng = np.random.default_rng(13)
+    lam = np.concatenate([[3.0] * 5, rng.uniform(-1, 1, 395)])
+    B = ref.with_spectrum(lam, seed=14)
+    w, v = eigsh(B, 6, which="LA", block_size=b, **_no_hang())
+    _check(B, w, v, 6, "LA")
+
 def test_multiplicity_larger_than_k_window():
     """k cuts through a multiplet: any k of the copies, no ghost."""
     rng = np.random.default_rng(7)
