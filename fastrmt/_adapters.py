@@ -41,10 +41,19 @@ class _Operator:
     """The products of the solver: ``fast`` (may be float32) and ``accurate`` (float64).
 
     Both are called as ``f(V, nt)`` with a float64 (n, w) block and the thread count.
+    ``cost`` says what a block product costs, for the choice of the block size:
+    ``"pass"`` (one read of the stored matrix, whatever the width: dense and packed),
+    ``"regenerate"`` (one regeneration of the matrix: matrix-free operators) or
+    ``"per_vector"`` (about one product per column: sparse matrices and other
+    operators, whose ``matmat`` is a loop of ``matvec`` or a sparse product).
     """
 
     def __init__(self, n: int, accurate: Callable, fast: Callable | None, kind: str,
-                 dense: np.ndarray | None = None, eps: float = _EPS) -> None:
+                 dense: np.ndarray | None = None, eps: float = _EPS,
+                 cost: str = "pass") -> None:
+        if cost not in ("pass", "regenerate", "per_vector"):
+            raise ValueError(f"cost must be 'pass', 'regenerate' or 'per_vector', got {cost!r}")
+        self.cost = cost
         self.n = n
         self._accurate = accurate
         self._fast = fast
@@ -212,7 +221,8 @@ def as_operator(A: Any) -> _Operator:
             i, j = (int(x[0]) for x in np.nonzero(d == d.max()))
             raise ValueError(f"A must be symmetric: A[{i}, {j}] = {S[i, j]!r} but "
                              f"A[{j}, {i}] = {S[j, i]!r}")
-        op = _Operator(A.shape[0], lambda V, nt: S @ V, None, "sparse")  # no BLAS
+        op = _Operator(A.shape[0], lambda V, nt: S @ V, None, "sparse",  # no BLAS
+                       cost="per_vector")
         _check_symmetric_probe(op, 1e-8)
         return op
     if isinstance(A, np.ndarray) or isinstance(A, (list, tuple)):
@@ -273,7 +283,8 @@ def as_operator(A: Any) -> _Operator:
     if callable(products):
         # fastrmt's operators: their own float64-accumulated and float32 products
         acc, fast, eps, kind = products()
-        return _Operator(n, acc, fast, kind, eps=eps)
+        return _Operator(n, acc, fast, kind, eps=eps,
+                         cost="regenerate" if "matrix-free" in kind else "pass")
     if hasattr(A, "matmat"):
         def acc(V: np.ndarray, nt: int | None) -> np.ndarray:
             with _blas(nt):
@@ -287,7 +298,12 @@ def as_operator(A: Any) -> _Operator:
         def acc(V: np.ndarray, nt: int | None) -> np.ndarray:
             with _blas(nt):
                 return A.dot(V)
-    op = _Operator(n, acc, None, f"operator {type(A).__name__}")
+    # a LinearOperator over a dense array multiplies a block in one BLAS call (one pass
+    # over the array); any other operator is taken to cost about one product per column
+    # (scipy's default matmat loops over matvec; a sparse product grows with the width)
+    dense_backed = isinstance(getattr(A, "A", None), np.ndarray) and hasattr(A, "matmat")
+    op = _Operator(n, acc, None, f"operator {type(A).__name__}",
+                   cost="pass" if dense_backed else "per_vector")
     op.foreign = True
     low = dt is not None and np.dtype(dt) == np.float32
     _check_symmetric_probe(op, 1e-4 if low else 1e-8)

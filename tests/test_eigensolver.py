@@ -101,6 +101,28 @@ def test_narrow_blocks(b):
     w, v = eigsh(B, 6, which="LA", block_size=b, **_no_hang())
     _check(B, w, v, 6, "LA")
 
+
+def test_default_block_size_follows_the_product_cost():
+    # a dense array or a LinearOperator over one: a block is one pass (4 columns);
+    # sparse matrices and other operators cost about one product per column (2)
+    A = _spiked(n=400, seed=15)
+    S = scipy.sparse.csr_matrix(A)
+    cases = [(A, 4), (sla.aslinearoperator(A), 4), (S, 2), (sla.aslinearoperator(S), 2),
+             (sla.LinearOperator(A.shape, matvec=lambda x: A @ x, dtype=np.float64), 2)]
+    expected = None
+    for X, b in cases:
+        w, info = eigsh(X, 5, which="LA", return_eigenvectors=False, return_info=True,
+                        seed=0)
+        assert info.block_size == b, type(X).__name__
+        expected = w if expected is None else expected
+        np.testing.assert_allclose(w, expected, rtol=0, atol=1e-12)
+    # an explicit block size wins; k above 128 keeps the wide blocks
+    assert eigsh(S, 5, block_size=4, return_info=True, return_eigenvectors=False,
+                 seed=0)[-1].block_size == 4
+    B = scipy.sparse.csr_matrix(_spiked(n=700, seed=16))
+    assert eigsh(B, 130, which="LA", tol=1e-6, return_info=True, return_eigenvectors=False,
+                 seed=0)[-1].block_size == 8
+
 def test_multiplicity_larger_than_k_window():
     """k cuts through a multiplet: any k of the copies, no ghost."""
     rng = np.random.default_rng(7)
