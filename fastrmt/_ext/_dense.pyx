@@ -211,3 +211,26 @@ def tall_project_first(const double[:, :] W, const double[:, :] V, const double[
                     dgemm(&N, &T, &w, &m, &rows, &one, &Wp[r0, 0], &w,
                           <double*>&V[r0, 0], &ldv, &beta, &parts[c, 0, 0], &w)
                 beta = 1.0
+
+
+def put_columns(double[:, :] V, double[:, :] AV, const double[:, :] Q,
+                const double[:, :] AQ, Py_ssize_t c0, const Py_ssize_t[::1] bounds,
+                int n_threads):
+    """V[:, c0:c0+w] = Q and AV[:, c0:c0+w] = AQ, row chunk by row chunk on the OpenMP
+    team (a copy: the same bits for any thread count).  The basis is row-major, so each
+    row of a new block lands in its own cache line: one thread left this latency-bound
+    (n = 200000, 2 columns: 3.8 ms per array)."""
+    cdef Py_ssize_t n = V.shape[0]
+    cdef Py_ssize_t w = Q.shape[1]
+    cdef Py_ssize_t nc = bounds.shape[0] - 1
+    cdef Py_ssize_t c, i, j
+    if (AV.shape[0] != n or Q.shape[0] != n or AQ.shape[0] != n or AQ.shape[1] != w
+            or c0 < 0 or c0 + w > V.shape[1] or c0 + w > AV.shape[1]
+            or bounds[nc] != n):
+        raise ValueError("put_columns: shapes do not match")
+    with nogil:
+        for c in prange(nc, num_threads=n_threads, schedule="static"):
+            for i in range(bounds[c], bounds[c + 1]):
+                for j in range(w):
+                    V[i, c0 + j] = Q[i, j]
+                    AV[i, c0 + j] = AQ[i, j]
