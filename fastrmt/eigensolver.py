@@ -109,8 +109,7 @@ def _scipy_order(values: np.ndarray, which: str, with_vectors: bool) -> np.ndarr
 
 
 def _default_sizes(n: int, k: int, ncv: int | None, block_size: int | None,
-                   matrix_free: bool = False, float32_phase: bool = False,
-                   per_vector: bool = False) -> tuple[int, int]:
+                   cost: str = "pass", float32_phase: bool = False) -> tuple[int, int]:
     """Block and basis sizes.
 
     Defaults tuned on 2 cores (``benchmarks/run_product_counts.py``): blocks of 4
@@ -128,11 +127,13 @@ def _default_sizes(n: int, k: int, ncv: int | None, block_size: int | None,
     Operators whose products cost about one product per column (sparse matrices, scipy
     LinearOperators other than those over a dense array) get blocks of 2 for k <= 128:
     fewer products, and the passes they add are not dearer than the columns they save
-    (sparse n = 200000, 10 entries per row, k = 10: 92 products and 2.2-3.3 s against
-    164 and 4.8 s with blocks of 4; a CSR product of 4 columns costs 2.9 times one of 1).
+    (sparse n = 200000, 10 entries per row, k = 10: 92 products and 3.5 s against 164
+    and 4.8 s with blocks of 4; a CSR product of 4 columns costs 2.9 times one of 1;
+    ``benchmarks/run_sparse.py``).  ``cost`` is the operator's (``_adapters._Operator``).
     """
+    matrix_free = cost == "regenerate"
     if block_size is None:
-        if per_vector and k <= 128 and not float32_phase:
+        if cost == "per_vector" and k <= 128 and not float32_phase:
             b = 2
         else:
             b = min(8, max(k, 4)) if (k > 128 or matrix_free or float32_phase) else 4
@@ -324,9 +325,8 @@ def eigsh(A: Any, k: int = 6, M: Any = None, sigma: float | None = None, which: 
             raise ValueError(f"v0 must have shape ({n},), got {v0.shape}")
         if not np.any(v0):
             raise ValueError("v0 must be a non-zero vector")
-    m, b = _default_sizes(n, k, ncv, block_size, matrix_free=op.cost == "regenerate",
-                          float32_phase=mixed_precision and op.has_fast,
-                          per_vector=op.cost == "per_vector")
+    m, b = _default_sizes(n, k, ncv, block_size, cost=op.cost,
+                          float32_phase=mixed_precision and op.has_fast)
     if maxiter is None:
         maxiter = 10 * n
     info = EigshInfo(block_size=b, ncv=m)
