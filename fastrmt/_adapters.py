@@ -61,6 +61,10 @@ class _Operator:
         self.kind = kind
         self.dense = dense          # the array itself when A is a dense array
         self.eps = eps              # unit roundoff of the stored values
+        # unit roundoff of the products' own arithmetic: float64 for every product
+        # fastrmt makes (float32 data is accumulated in float64); float32 for a user's
+        # operator declaring dtype float32, whose residuals cannot go below ~eps32
+        self.product_eps = _EPS
         self.nt: int | None = None
         self.n_vectors = 0
         self.n_blocks = 0
@@ -306,5 +310,7 @@ def as_operator(A: Any) -> _Operator:
                    cost="pass" if dense_backed else "per_vector")
     op.foreign = True
     low = dt is not None and np.dtype(dt) == np.float32
+    if low:
+        op.product_eps = float(np.finfo(np.float32).eps)
     _check_symmetric_probe(op, 1e-4 if low else 1e-8)
     return op

@@ -49,7 +49,9 @@ which).
 Convergence: a Ritz pair is accepted when ``||A y - theta y|| <= max(tol |theta|,
 floor)``, ``floor = 16 sqrt(n) eps ||A||`` (``||A||`` estimated by the largest Ritz value
 in magnitude; a zero residual meets a zero floor: the zero matrix); ``tol=0`` means
-``eps`` (float64), as in scipy.  The solver works on ``2^e A`` with ``2^e`` from a cheap
+``eps`` (float64), as in scipy.  For an operator declaring ``dtype=float32`` (its
+products computed in float32, as scipy then runs float32 ARPACK) the floor uses the
+float32 ``eps``: its residuals cannot go lower.  The solver works on ``2^e A`` with ``2^e`` from a cheap
 norm estimate (the first block product, or max|A| on the dense path), so that tiny or
 huge matrices do not under/overflow in the Gram matrices; the results are divided by
 ``2^e`` (exact).  Returned eigenvalues and
@@ -61,14 +63,15 @@ operators), :mod:`fastrmt._krylov` holds the iteration.
 """
 from __future__ import annotations
 
+import math
 import time
 from typing import Any, Callable
 
 import numpy as np
 
 from ._adapters import _probe_vectors, as_operator
-from ._krylov import (_EPS, EigshInfo, EigshNoConvergence, _priority, _random_block,
-                      _record, _serial, _solve, _solve_dense, _solve_mixed)
+from ._krylov import (_EPS, _FLOOR_C, EigshInfo, EigshNoConvergence, _priority,
+                      _random_block, _record, _serial, _solve, _solve_dense, _solve_mixed)
 from ._random import Key, SeedLike, as_key
 from ._threads import thread_limit
 from ._validation import (check_array, check_bool, check_choice, check_int, check_memory,
@@ -350,8 +353,12 @@ def eigsh(A: Any, k: int = 6, M: Any = None, sigma: float | None = None, which: 
                     info.method = "block-lanczos (after a mixed-precision attempt)"
                     op.has_fast = False
             if got is None:
+                # a float32 operator's residuals stop at its own rounding: the floor
+                # follows its arithmetic (scipy runs such operators in float32 ARPACK)
                 got = _solve(op, k, which, tol_eff, maxiter, min(m, n), b, key, v0,
-                             info, callback, progress, t0)
+                             info, callback, progress, t0,
+                             rel_floor=_FLOOR_C * math.sqrt(n) * op.product_eps
+                             if op.product_eps > _EPS else 0.0)
             lam, X, res, thr = got
     o = _scipy_order(lam, which, return_eigenvectors)
     lam, X, res, thr = lam[o], X[:, o], res[o], thr[o]

@@ -123,6 +123,27 @@ def test_default_block_size_follows_the_product_cost():
     assert eigsh(B, 130, which="LA", tol=1e-6, return_info=True, return_eigenvectors=False,
                  seed=0)[-1].block_size == 8
 
+
+def test_float32_linear_operator_converges_at_its_precision():
+    # a user's operator computing in float32 (dtype float32): its residuals stop near
+    # sqrt(n) eps32 ||A||, so the default tol=0 must not demand float64's floor (it ran all
+    # 6000 restarts and raised); scipy runs such operators in float32 ARPACK
+    A32 = _spiked(n=600, seed=17).astype(np.float32)
+    op = sla.LinearOperator(A32.shape, matvec=lambda x: A32 @ x.astype(np.float32),
+                            dtype=np.float32)
+    w, v, info = eigsh(op, 4, which="LA", return_info=True, **_no_hang())
+    expected = np.linalg.eigvalsh(A32.astype(np.float64))[-4:]
+    np.testing.assert_allclose(w, expected, rtol=1e-5)
+    assert info.converged and info.iterations < 10
+    assert np.max(info.residuals) <= 16 * np.sqrt(600) * np.finfo(np.float32).eps * 6
+    np.testing.assert_allclose(v.T @ v, np.eye(4), atol=1e-10)
+    # the same operator in float64 keeps the float64 floor
+    op64 = sla.LinearOperator(A32.shape, matvec=lambda x: A32.astype(np.float64) @ x,
+                              dtype=np.float64)
+    w64, info64 = eigsh(op64, 4, which="LA", return_info=True, return_eigenvectors=False,
+                        **_no_hang())
+    assert np.max(info64.residuals) < 1e-12
+
 def test_multiplicity_larger_than_k_window():
     """k cuts through a multiplet: any k of the copies, no ghost."""
     rng = np.random.default_rng(7)
