@@ -146,6 +146,14 @@ def _probe_vectors(n: int, count: int) -> np.ndarray:
     return out
 
 
+def _norm(v: np.ndarray) -> float:
+    """Euclidean norm without under- or overflow of the squares (a plain norm of a
+    1e-200-scaled product is 0 and of a 1e200-scaled one inf: the probe below then
+    refused a symmetric operator, or accepted any asymmetric one)."""
+    m = float(np.max(np.abs(v))) if v.size else 0.0
+    return m * float(np.linalg.norm(v / m)) if m > 0 else 0.0
+
+
 def _check_symmetric_probe(op: _Operator, tol: float) -> None:
     """Compare x^T (A y) with y^T (A x) for two fixed pseudo-random vectors."""
     X = _probe_vectors(op.n, 2)
@@ -156,8 +164,7 @@ def _check_symmetric_probe(op: _Operator, tol: float) -> None:
                          "vector has NaN or inf)")
     a = float(X[:, 0] @ AX[:, 1])
     b = float(X[:, 1] @ AX[:, 0])
-    scale = (np.linalg.norm(AX[:, 0]) * np.linalg.norm(X[:, 1])
-             + np.linalg.norm(AX[:, 1]) * np.linalg.norm(X[:, 0]))
+    scale = (_norm(AX[:, 0]) * _norm(X[:, 1]) + _norm(AX[:, 1]) * _norm(X[:, 0]))
     if abs(a - b) > tol * scale:
         raise ValueError(f"A must be symmetric: x^T A y = {a:.6g} but y^T A x = {b:.6g} "
                          f"for probe vectors x, y")

@@ -556,6 +556,24 @@ def test_scale_invariance(n, c):
     assert np.max(ref.residuals(A, w / c, v)) < 1e-9
 
 
+
+@pytest.mark.parametrize("c", [1e-200, 1e200, 1e-300])
+def test_scale_invariance_sparse_and_operators(c):
+    # the symmetry probe of sparse matrices and operators measured its products with
+    # plain norms, whose squares under- or overflow at these scales: a symmetric
+    # operator was refused (1e-200) and an asymmetric one would pass (1e200)
+    A = _spiked(n=500, seed=42)
+    exact = np.linalg.eigvalsh(A)[-3:]
+    for M in (scipy.sparse.csr_matrix(A) * c,
+              sla.LinearOperator(A.shape, matvec=lambda x: (A @ x) * c, dtype=np.float64)):
+        w = eigsh(M, k=3, which="LA", return_eigenvectors=False, **_no_hang())
+        np.testing.assert_allclose(np.sort(w) / c, exact, rtol=1e-12)
+    B = A.copy()
+    B[0, 1] += 1.0
+    asym = sla.LinearOperator(A.shape, matvec=lambda x: (B @ x) * c, dtype=np.float64)
+    with pytest.raises(ValueError, match="A must be symmetric"):
+        eigsh(asym, k=3, **_no_hang())
+
 def test_nan_in_lower_triangle_rejected():
     B = A_OK.copy()
     B[170, 3] = np.nan          # the upper triangle alone is finite
