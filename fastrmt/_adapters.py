@@ -106,7 +106,14 @@ class _Operator:
                             f"{out.dtype}")
         out = np.ascontiguousarray(out, dtype=np.float64)
         if self.scale != 1.0:
-            out = out * self.scale
+            with np.errstate(over="ignore"):
+                out = out * self.scale
+        # every product, not only the first: an operator that starts returning NaN or
+        # inf (or overflows) mid-solve would otherwise run all maxiter restarts and end
+        # in a misleading EigshNoConvergence (O(n b) per product, ~1e-3 of a dense one)
+        if not np.isfinite(out).all():
+            raise ValueError(f"A must contain only finite values: its product with a block "
+                             f"of shape {V.shape} (product {self.n_blocks}) has NaN or inf")
         return out
 
 

@@ -474,10 +474,7 @@ def _solve(op: _Operator, k: int, which: str, tol: float, maxiter: int, m: int, 
     Q = _orth(Q0, np.empty((n, 0)), None, rnd, nt)[0]
     # every product here is a plain one: float64-accumulated, or the float32 product
     # itself in the float32 phase of the mixed-precision mode (_solve_mixed)
-    AQ = op.product(Q, accurate=True)
-    if not np.all(np.isfinite(AQ)):
-        raise ValueError("A must contain only finite values (its product with the start "
-                         "block has NaN or inf)")
+    AQ = op.product(Q, accurate=True)       # finite, or ValueError (_Operator.product)
     # work on scale * A (scale a power of 2 from max |A Q|, Q orthonormal: a lower bound
     # of ||A|| within a factor ~n), so that 1e-200 A or 1e200 A neither under- nor
     # overflow in the Gram matrices; the caller divides the results by it (exactly).

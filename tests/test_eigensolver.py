@@ -495,6 +495,26 @@ def test_rejects_bad_eigvals_above_args():
         eigvals_above(A_OK, 2.0, max_k=0)
 
 
+
+@pytest.mark.parametrize("bad", ["nan", "overflow"])
+def test_operator_turning_non_finite_mid_solve_raises_at_once(bad):
+    # a product that becomes NaN (or overflows to inf) after the probes and the first
+    # blocks is refused when it happens, not after maxiter restarts
+    A = _spiked(n=500, seed=43)
+    calls = {"n": 0}
+
+    def mv(x):
+        calls["n"] += 1
+        y = A @ x
+        if calls["n"] > 40:
+            y = y * np.nan if bad == "nan" else y * 1e308 * 1e10
+        return y
+    op = sla.LinearOperator(A.shape, matvec=mv, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        with pytest.raises(ValueError, match="A must contain only finite values: its product"):
+            eigsh(op, 3, which="LA", seed=0)
+    assert calls["n"] < 60
+
 def test_packed_nan_detected():
     n = 300
     data = np.zeros(packed_size(n))
